@@ -1,0 +1,180 @@
+"""Query classes: fingerprint, query id, statement type and tables — computed once per distinct text.
+
+The hot path calls :meth:`Classifier.classify` once per entry. Two bounded caches keep that cheap:
+exact query text → class (logs repeat identical texts: prepared statements, pings, ORMs), and
+fingerprint → class (every distinct text of one class shares the sqlparse work). sqlparse only ever sees
+one representative query per fingerprint, so its cost scales with the number of classes, not entries.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import sqlparse
+from sqlparse import tokens as T
+from sqlparse.sql import Identifier, IdentifierList, Parenthesis, Function
+
+#: Queries longer than this are classified on their prefix only (sqlparse is slow on huge texts).
+MAX_CLASSIFY_CHARS: Final = 8192
+#: Default size of each cache; a few MB at most.
+DEFAULT_CACHE_SIZE: Final = 65536
+
+_TABLE_KEYWORDS: Final = frozenset({
+    "FROM", "JOIN", "INNER JOIN", "LEFT JOIN", "RIGHT JOIN", "LEFT OUTER JOIN", "RIGHT OUTER JOIN",
+    "FULL JOIN", "FULL OUTER JOIN", "CROSS JOIN", "STRAIGHT_JOIN", "NATURAL JOIN", "INTO", "UPDATE",
+    "TABLE", "USING", "LEFT JOIN LATERAL",
+})
+
+
+class QueryClass:
+    """What every entry of one class shares."""
+
+    __slots__ = ("fingerprint", "query_id", "short_id", "statement_type", "tables")
+
+    def __init__(self, fingerprint: str, query_id: str, short_id: str, statement_type: str,
+                 tables: tuple[str, ...]) -> None:
+        self.fingerprint = fingerprint
+        self.query_id = query_id
+        self.short_id = short_id
+        self.statement_type = statement_type
+        self.tables = tables
+
+    def __repr__(self) -> str:
+        return f"QueryClass({self.query_id}, {self.statement_type}, {self.tables}, {self.fingerprint[:60]!r})"
+
+
+def statement_type_and_tables(query: str) -> tuple[str, tuple[str, ...]]:
+    """Statement type (``SELECT``, ``INSERT``, … or ``UNKNOWN``) and the tables it names, via sqlparse.
+
+    Works on a representative query of the class (real identifiers, not ``?``-replaced ones). Never
+    raises: sqlparse failures give ``("UNKNOWN", ())``.
+    """
+    text = query[:MAX_CLASSIFY_CHARS]
+    if text.lstrip()[:21].lower() == "administrator command":
+        return "ADMIN", ()
+    try:
+        statements = [s for s in sqlparse.parse(text) if s.tokens and str(s).strip()]
+    except Exception:  # sqlparse has no documented exception set; a class must never break the run
+        return "UNKNOWN", ()
+    if not statements:
+        return "UNKNOWN", ()
+    stmt = statements[0]
+    kind = stmt.get_type()
+    if kind == "UNKNOWN":
+        first = stmt.token_first(skip_cm=True)
+        if first is not None and first.ttype in T.Keyword:
+            kind = first.normalized.upper()
+    if kind == "UNKNOWN":
+        head = text.lstrip().split(None, 1)
+        if head and head[0].isalpha():
+            kind = head[0].upper()
+    tables: list[str] = []
+    _collect_tables(stmt, tables)
+    seen: dict[str, None] = {}
+    for t in tables:
+        seen.setdefault(t, None)
+    return kind, tuple(seen)
+
+
+def _collect_tables(token_list, out: list[str]) -> None:
+    expecting = False
+    for tok in token_list.tokens:
+        if tok.is_whitespace or tok.ttype in T.Comment:
+            continue
+        if tok.ttype in T.Keyword or tok.ttype in T.Keyword.DML or tok.ttype in T.Keyword.DDL:
+            expecting = tok.normalized.upper() in _TABLE_KEYWORDS
+            if tok.normalized.upper() == "TABLE":
+                expecting = True
+            continue
+        if isinstance(tok, Parenthesis):
+            _collect_tables(tok, out)  # sub-queries
+            expecting = False
+            continue
+        if expecting:
+            if isinstance(tok, IdentifierList):
+                for ident in tok.get_identifiers():
+                    _add_identifier(ident, out)
+            elif isinstance(tok, (Identifier, Function)):
+                _add_identifier(tok, out)
+            elif tok.ttype in T.Name:
+                out.append(_unquote(tok.value))
+            expecting = False
+        elif tok.is_group:
+            _collect_tables(tok, out)
+
+
+def _add_identifier(ident, out: list[str]) -> None:
+    if isinstance(ident, Function):
+        name = ident.get_real_name()
+        if name:
+            out.append(_unquote(name))
+        return
+    if isinstance(ident, Identifier):
+        if any(isinstance(t, Parenthesis) for t in ident.tokens):
+            for t in ident.tokens:
+                if isinstance(t, Parenthesis):
+                    _collect_tables(t, out)
+            return
+        name = ident.get_real_name()
+        if not name:
+            return
+        parent = ident.get_parent_name()
+        out.append(f"{_unquote(parent)}.{_unquote(name)}" if parent else _unquote(name))
+
+
+def _unquote(name: str) -> str:
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "`\"[":
+        return name[1:-1]
+    if len(name) >= 2 and name[0] == "[" and name[-1] == "]":
+        return name[1:-1]
+    return name
+
+
+class Classifier:
+    """Turns query texts into :class:`QueryClass` objects with bounded caches.
+
+    ``fingerprint`` and ``query_id`` are the engine's functions (pt-compatible for MySQL, the
+    PostgreSQL-aware normaliser for PostgreSQL). Caches are plain dicts cleared wholesale when full:
+    cheaper per hit than an LRU and good enough for logs whose working set is a few thousand classes.
+    """
+
+    def __init__(self, fingerprint: Callable[[str], str], query_id: Callable[[str], str],
+                 short_id: Callable[[str], str], cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self._fingerprint = fingerprint
+        self._query_id = query_id
+        self._short_id = short_id
+        self._cache_size = cache_size
+        self._by_text: dict[str, QueryClass] = {}
+        self._by_fingerprint: dict[str, QueryClass] = {}
+        self.classes_computed = 0
+
+    def classify(self, query: str) -> QueryClass:
+        qc = self._by_text.get(query)
+        if qc is not None:
+            return qc
+        fp = self._fingerprint(query)
+        qc = self._by_fingerprint.get(fp)
+        if qc is None:
+            kind, tables = statement_type_and_tables(query)
+            qc = QueryClass(fp, self._query_id(fp), self._short_id(fp), kind, tables)
+            if len(self._by_fingerprint) >= self._cache_size:
+                self._by_fingerprint.clear()
+            self._by_fingerprint[fp] = qc
+            self.classes_computed += 1
+        if len(self._by_text) >= self._cache_size:
+            self._by_text.clear()
+        self._by_text[query] = qc
+        return qc
+
+
+def classifier_for(engine: str, cache_size: int = DEFAULT_CACHE_SIZE) -> Classifier:
+    """The classifier for an engine name (``mysql`` or ``postgres``)."""
+    if engine == "mysql":
+        from rds_slowlog.fingerprint import mysql as fp_mysql
+
+        return Classifier(fp_mysql.fingerprint, fp_mysql.checksum, fp_mysql.short_id, cache_size)
+    if engine == "postgres":
+        from rds_slowlog.fingerprint import postgres as fp_pg
+
+        return Classifier(fp_pg.normalize, fp_pg.query_id, fp_pg.short_id, cache_size)
+    raise ValueError(f"unknown engine {engine!r}: expected 'mysql' or 'postgres'")

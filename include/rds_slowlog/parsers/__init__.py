@@ -1,0 +1,2 @@
+"""Streaming slow-log parsers: bytes in, :class:`~rds_slowlog.entry.Entry` out, constant memory."""
+from __future__ import annotations

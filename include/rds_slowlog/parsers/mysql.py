@@ -1,0 +1,622 @@
+"""MySQL-family slow-log parser (MySQL 5.0–8.4, MariaDB 10.x/11.x, Percona Server, Aurora MySQL, RDS).
+
+Bytes in, :class:`~rds_slowlog.entry.Entry` out, one pass, constant memory.
+
+Why it looks the way it does:
+
+* **Dispatch on the first byte.** A line starting with ``#`` is a header (or, rarely, a comment inside a
+  query); anything else is query text. Header lines go through one precompiled ``findall`` and the parsed
+  pairs are cached by the exact line bytes, because most of them repeat verbatim (``# QC_Hit: No
+  Full_scan: No …``, ``#   InnoDB_IO_r_ops: 0 …``). Values are typed once per distinct byte string.
+* **Bytes until an entry is complete.** Query lines are collected as bytes and decoded once per entry
+  (``surrogateescape``: invalid UTF-8 survives and is flagged ``invalid_utf8``).
+* **Entry boundaries are pt-query-digest's**, made stricter where pt guesses. An entry starts at the first
+  header line after query text; ``# Time:``, ``# User@Host:`` and ``# Query_time:`` always start one, any
+  other ``# Key: value`` line only when the previous query line ended with ``;`` (MySQL terminates every
+  logged statement with ``;``), so a ``# note: …`` comment inside a multi-line query stays in the query.
+* **What is not query text**: a lowercase ``use db;`` line before the query (MySQL writes it when the
+  default database changes; it sets ``Entry.db`` and wins over ``Schema:`` as in pt), ``SET timestamp=N;``
+  (→ ``start_time``) and ``SET insert_id=…``/``last_insert_id=…`` (→ ``attrs``), in any combination, before
+  the query. An uppercase ``USE x`` is a statement the client ran and stays a query, as in pt.
+  ``# administrator command: Quit;`` is the query ``administrator command: Quit``.
+
+Times: ``# Time:`` in the old ``YYMMDD H:MM:SS[.frac]`` form carries no zone and is **taken as UTC**
+(RDS runs in UTC; set the server's ``log_timestamps``/TZ to UTC elsewhere). ISO-8601 (MySQL 5.7+) honours
+``Z`` or a ``±HH:MM`` offset and microseconds. MariaDB and old MySQL write ``# Time:`` only when the second
+changes, so the last one seen is carried forward to the entries that follow. ``end_time`` is the ``# Time:``
+value (or ``start_time + Query_time`` when the log never said); ``start_time`` is ``Start:`` of
+``log_slow_extra`` when present, else ``SET timestamp=``, else ``end_time - Query_time``.
+
+Everything else is counted, never raised: server banners (also the ones RDS re-inserts on flush) and blank
+lines between entries are noise; query text with no header before it and header blocks with no query
+after them are quarantined (pt-query-digest does not report them either).
+"""
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Final
+
+from rds_slowlog.entry import AttrValue, Entry
+from rds_slowlog.parsers.base import (
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_QUERY_BYTES,
+    RDS_TRUNCATION_MARKER,
+    ParseStats,
+    Quarantined,
+    QuarantineHook,
+    decode,
+    iter_lines,
+)
+
+__all__ = ["MySQLParseStats", "MySQLSlowLogParser", "parse_mysql", "parse_time"]
+
+
+@dataclass(slots=True)
+class MySQLParseStats(ParseStats):
+    """:class:`ParseStats` plus the lines that ended up in entries, so that every line has a bucket:
+    ``lines == entry_lines + noise_lines + quarantined_lines``."""
+
+    entry_lines: int = 0
+    no_query_entries: int = 0   # entries whose only text was ``use db;`` / ``SET timestamp=`` (pt keeps them)
+
+
+# ``Key: value`` pairs of a header line. Values never contain blanks in any server's format; an empty
+# value (``Schema: ``) is kept as "".
+_PAIR: Final = re.compile(rb"(\w+): (\S*)")
+# A line that looks like a header, for deciding whether a ``#`` line after query text starts an entry.
+_HEADERISH: Final = re.compile(rb"#\s*\w+: ")
+# ``# User@Host: priv_user[user] @ host [ip]  Id: 42`` (host and ip may be empty; ``# User:`` is 4.x/5.0).
+_USER_HOST: Final = re.compile(
+    rb"# User(?:@Host)?: (.*?)\[(.*?)\] @ (\S*)\s*\[(.*?)\](?:\s+Id:\s*(\d+))?"
+)
+# Lines after query text that always begin a new entry.
+_STRONG: Final = (b"# Time: ", b"# User@Host: ", b"# Query_time: ", b"# User: ")
+# Lines that open a new header block (the previous one, if complete, lost its query).
+_NEW_BLOCK: Final = (b"# Time: ", b"# User@Host: ", b"# User: ")
+_USER_LINES: Final = (b"# User@Host: ", b"# User: ")
+_ADMIN: Final = b"# administrator command: "
+_EXPLAIN: Final = b"# explain: "
+_NO_INNODB: Final = b"# No InnoDB statistics"
+_MARKERS: Final = (RDS_TRUNCATION_MARKER, RDS_TRUNCATION_MARKER + b"\n", RDS_TRUNCATION_MARKER + b"\r\n")
+_SEMI: Final = (b";\n", b";\r\n", b";")
+_BANNER_END: Final = (b"started with:\n", b"started with:\r\n", b"started with:")
+_BANNER_PORT: Final = (b"Tcp port: ", b"TCP Port: ")
+_BANNER_COLS: Final = (b"Time ", b"Time\t")
+_SET_KEYS: Final = {b"timestamp": "timestamp", b"insert_id": "insert_id", b"last_insert_id": "last_insert_id"}
+_YES_NO: Final = {b"Yes": True, b"No": False, b"yes": True, b"no": False, b"YES": True, b"NO": False}
+_NUM_START: Final = frozenset(b"0123456789-+.")
+_MISSING: Final = object()
+_CACHE_CAP: Final = 8192
+_LINE_CACHE_MAX_LEN: Final = 256
+
+
+def _typed(v: bytes) -> AttrValue:
+    """``Yes``/``No`` → bool, integers → int, decimals → float, anything else → str (like pt)."""
+    b = _YES_NO.get(v)
+    if b is not None:
+        return b
+    if v and v[0] in _NUM_START and b"_" not in v:
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                f = float(v)
+            except ValueError:
+                pass
+            else:
+                if f == f and f not in (float("inf"), float("-inf")):
+                    return f
+    return v.decode("utf-8", "surrogateescape")
+
+
+_DAY_CACHE: dict[tuple[int, int, int], int] = {}
+
+
+def _day_epoch(y: int, mo: int, d: int) -> int:
+    key = (y, mo, d)
+    e = _DAY_CACHE.get(key)
+    if e is None:
+        e = calendar.timegm((y, mo, d, 0, 0, 0, 0, 0, 0))
+        if not (1 <= mo <= 12 and 1 <= d <= 31):
+            raise ValueError("bad date")
+        if len(_DAY_CACHE) > 4096:
+            _DAY_CACHE.clear()
+        _DAY_CACHE[key] = e
+    return e
+
+
+def parse_time(raw: bytes) -> float | None:
+    """Epoch seconds (UTC) of a ``# Time:`` value, ``Start:``/``End:`` value; ``None`` if unreadable.
+
+    Accepts ``YYMMDD H:MM:SS[.frac]`` (no zone: taken as UTC) and ISO-8601 ``YYYY-MM-DDTHH:MM:SS[.frac]``
+    with ``Z``, ``±HH:MM``/``±HHMM`` or no zone (UTC).
+    """
+    try:
+        if raw[4:5] == b"-":  # ISO-8601
+            base = _day_epoch(int(raw[0:4]), int(raw[5:7]), int(raw[8:10]))
+            if raw[10:11] not in (b"T", b" ") or raw[13:14] != b":" or raw[16:17] != b":":
+                return None
+            h, mi, s = int(raw[11:13]), int(raw[14:16]), int(raw[17:19])
+            rest = raw[19:]
+            frac = 0.0
+            if rest[:1] == b".":
+                i = 1
+                n = len(rest)
+                while i < n and 48 <= rest[i] <= 57:
+                    i += 1
+                frac = float(rest[:i]) if i > 1 else 0.0
+                rest = rest[i:]
+            off = 0
+            if rest in (b"", b"Z", b"z"):
+                pass
+            elif rest[:1] in (b"+", b"-") and len(rest) in (3, 5, 6):
+                hh = int(rest[1:3])
+                mm = int(rest[-2:]) if len(rest) > 3 else 0
+                off = (hh * 3600 + mm * 60) * (1 if rest[:1] == b"+" else -1)
+            else:
+                return None
+            if h > 23 or mi > 59 or s > 60:
+                return None
+            return base + h * 3600 + mi * 60 + s + frac - off
+        date, _, clock = raw.partition(b" ")
+        if len(date) != 6 or not date.isdigit():
+            return None
+        base = _day_epoch(2000 + int(date[0:2]), int(date[2:4]), int(date[4:6]))
+        parts = clock.strip().split(b":")
+        if len(parts) != 3:
+            return None
+        h, mi = int(parts[0]), int(parts[1])
+        sec = float(parts[2]) if b"." in parts[2] else int(parts[2])
+        if h > 23 or mi > 59 or not 0 <= sec < 61:
+            return None
+        return base + h * 3600 + mi * 60 + sec
+    except (ValueError, IndexError, OverflowError):
+        return None
+
+
+class MySQLSlowLogParser:
+    """Stream a MySQL/MariaDB/Percona/Aurora slow log into entries, in constant memory.
+
+    :param source: provenance name stored in every entry and quarantine sample.
+    :param max_line_bytes: physical lines are cut here (the rest is dropped, the entry flagged truncated).
+    :param max_query_bytes: query text is capped here (the entry is flagged truncated).
+    :param base_offset: added to every offset, for streams that start mid-file (RDS portions).
+    :param on_quarantine: called with every quarantined piece (``stats`` keeps only the first samples).
+    """
+
+    def __init__(
+        self,
+        source: str = "<stream>",
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_query_bytes: int = DEFAULT_MAX_QUERY_BYTES,
+        base_offset: int = 0,
+        on_quarantine: QuarantineHook | None = None,
+    ) -> None:
+        if max_line_bytes < 1 or max_query_bytes < 1:
+            raise ValueError(f"{source}: max_line_bytes and max_query_bytes must be positive")
+        self.source = source
+        self.max_line_bytes = max_line_bytes
+        self.max_query_bytes = max_query_bytes
+        self.base_offset = base_offset
+        self.on_quarantine = on_quarantine
+        self.stats = MySQLParseStats(source=source)
+        self._keys: dict[bytes, str] = {}
+        self._values: dict[bytes, AttrValue] = {}
+        self._lines: dict[bytes, tuple[tuple[str, AttrValue], ...]] = {}
+
+    # -- small helpers (not per line) ---------------------------------------------------------------
+
+    def _quarantine(self, offset: int, line_no: int, reason: str, raw: bytes, nlines: int = 1) -> None:
+        stats = self.stats
+        stats.quarantine(offset, line_no, reason, raw)
+        stats.quarantined_lines += nlines - 1
+        if self.on_quarantine is not None:
+            self.on_quarantine(Quarantined(self.source, offset, line_no, reason, bytes(raw[:200])))
+
+    def _pairs(self, line: bytes) -> tuple[tuple[str, AttrValue], ...]:
+        """Typed ``(key, value)`` pairs of one header line, cached by the exact line."""
+        got = self._lines.get(line)
+        if got is not None:
+            return got
+        keys, values = self._keys, self._values
+        out = []
+        for k, v in _PAIR.findall(line):
+            key = keys.get(k)
+            if key is None:
+                key = k.decode("ascii", "replace")
+                if len(keys) < _CACHE_CAP:
+                    keys[k] = key
+            val = values.get(v, _MISSING)
+            if val is _MISSING:
+                val = _typed(v)
+                if len(values) >= _CACHE_CAP:
+                    values.clear()
+                values[v] = val
+            out.append((key, val))
+        res = tuple(out)
+        if len(line) <= _LINE_CACHE_MAX_LEN:
+            if len(self._lines) >= _CACHE_CAP:
+                self._lines.clear()
+            self._lines[line] = res
+        return res
+
+    # -- the hot loop -------------------------------------------------------------------------------
+
+    def parse(self, stream: BinaryIO) -> Iterator[Entry]:
+        """Yield entries in log order; counters land in :attr:`stats` (also when the caller stops early)."""
+        stats = self.stats
+        base = self.base_offset
+        max_q = self.max_query_bytes
+        pairs_of = self._pairs
+        lines_cache = self._lines
+        finish = self._finish
+        quarantine = self._quarantine
+
+        n = 0                 # lines read
+        end = 0               # offset just past the last line read
+        last_time: float | None = None   # carried forward: MariaDB/old MySQL write # Time: once a second
+
+        # the entry being collected (cur_off < 0: none open)
+        cur_off = -1
+        cur_line = 0
+        cur_first = b""
+        cur_n = 0             # its lines so far
+        has_hdr = False       # saw a real header (time, user, key: value, explain)
+        has_qt = False        # saw Query_time (a complete header block)
+        attrs: dict[str, AttrValue] = {}
+        uh: tuple[Any, ...] | None = None
+        t_seen = False
+        t_val: float | None = None
+        explain: list[bytes] | None = None
+        flags: list[str] | None = None
+        trunc = False
+        in_body = False       # any line after the headers (use/SET preamble, blank or text)
+        has_text = False      # real query text seen
+        semi = False          # last body line ended with ';'
+        body: list[bytes] = []
+        body_size = 0
+        db_use: bytes | None = None
+        sets: list[bytes] | None = None
+        e: Entry | None
+        oversize = False
+
+        try:
+            t0 = stream.tell()
+        except (AttributeError, OSError, ValueError):
+            t0 = None
+        try:
+            for off, line, oversize in iter_lines(stream, self.max_line_bytes):
+                n += 1
+                end = off + len(line)
+                marked = False
+                if oversize:
+                    stats.oversize_lines += 1
+                elif line.endswith(_MARKERS):
+                    line = line[: line.rindex(RDS_TRUNCATION_MARKER)] + b"\n"
+                    marked = True
+
+                if line[:1] == b"#":
+                    if in_body:
+                        # Does this '#' line start the next entry, or is it part of the query?
+                        if line.startswith(_STRONG) or (semi and _HEADERISH.match(line) is not None) or (
+                            has_text and line.startswith(_ADMIN)
+                        ):
+                            e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, uh,
+                                       t_val if t_seen else last_time, explain, flags, trunc, body,
+                                       has_text, db_use, sets)
+                            cur_off = -1
+                            in_body = False
+                            if e is not None:
+                                stats.lines = n - 1
+                                stats.bytes = off
+                                yield e
+                        else:
+                            cur_n += 1
+                            if body_size < max_q:
+                                body.append(line[2:] if line.startswith(_ADMIN) else line)
+                                body_size += len(line)
+                            else:
+                                trunc = True
+                            has_text = True
+                            semi = line.endswith(_SEMI)
+                            if oversize:
+                                trunc = True
+                            elif marked:
+                                e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
+                                           t_val if t_seen else last_time, explain, flags, True, body,
+                                           has_text, db_use, sets)
+                                cur_off = -1
+                                in_body = False
+                                if e is not None:
+                                    yield e
+                            continue
+                    if cur_off < 0:
+                        cur_off, cur_line, cur_first, cur_n = off, n, line, 0
+                        has_hdr = has_qt = in_body = has_text = semi = t_seen = False
+                        attrs = {}
+                        uh = db_use = t_val = None
+                        explain = flags = sets = None
+                        trunc = False
+                        body = []
+                        body_size = 0
+                    elif has_qt and line.startswith(_NEW_BLOCK):
+                        # the previous header block never got its query: quarantine it, start afresh
+                        quarantine(cur_off + base, cur_line, "header_without_query", cur_first, cur_n)
+                        cur_off, cur_line, cur_first, cur_n = off, n, line, 0
+                        has_hdr = has_qt = t_seen = False
+                        attrs = {}
+                        uh = t_val = None
+                        explain = flags = None
+                        trunc = False
+                    cur_n += 1
+                    if oversize or marked:
+                        trunc = True
+                    got = lines_cache.get(line)
+                    if got is not None:
+                        attrs.update(got)
+                        has_hdr = True
+                        if not has_qt and "Query_time" in attrs:
+                            has_qt = True
+                    elif line.startswith(b"# Time: "):
+                        rest = line[8:]
+                        i = rest.find(b" # User@Host: ")
+                        if i >= 0:
+                            m = _USER_HOST.match(rest, i + 1)
+                            uh = m.groups() if m is not None else ()
+                            rest = rest[:i]
+                        t_seen = has_hdr = True
+                        t_val = parse_time(rest.strip())
+                        if t_val is None:
+                            flags = (flags or []) + ["bad_time"]
+                        else:
+                            last_time = t_val
+                    elif line.startswith(_USER_LINES):
+                        m = _USER_HOST.match(line)
+                        uh = m.groups() if m is not None else ()
+                        has_hdr = True
+                    elif line.startswith(_ADMIN):
+                        # administrator command right after the headers: it is the query
+                        in_body = has_text = True
+                        body.append(line[2:])
+                        body_size += len(line)
+                        semi = line.endswith(_SEMI)
+                    elif line.startswith(_EXPLAIN):
+                        if explain is None:
+                            explain = []
+                        explain.append(line[11:].rstrip(b"\r\n"))
+                        has_hdr = True
+                    else:
+                        got = pairs_of(line)
+                        if got:
+                            attrs.update(got)
+                            has_hdr = True
+                            if not has_qt and "Query_time" in attrs:
+                                has_qt = True
+                        elif line.startswith(_NO_INNODB):
+                            flags = (flags or []) + ["no_innodb_stats"]
+                            has_hdr = True
+                    if marked:
+                        # RDS cut the data inside the headers: what follows belongs to another portion
+                        e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
+                                   t_val if t_seen else last_time, explain, flags, True, body, has_text,
+                                   db_use, sets)
+                        cur_off = -1
+                        in_body = False
+                        if e is not None:
+                            yield e
+                    continue
+
+                # ---- not a '#' line ----
+                if line.endswith(_BANNER_END) or line.startswith(_BANNER_PORT) or (
+                    line.startswith(_BANNER_COLS) and b"Command" in line and b"Argument" in line
+                ):
+                    stats.noise_lines += 1
+                    if cur_off >= 0:
+                        e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, uh,
+                                   t_val if t_seen else last_time, explain, flags, trunc, body, has_text,
+                                   db_use, sets)
+                        cur_off = -1
+                        in_body = False
+                        if e is not None:
+                            stats.lines = n
+                            stats.bytes = end
+                            yield e
+                    continue
+                if cur_off < 0:
+                    if line.strip():
+                        quarantine(off + base, n, "query_without_header", line)
+                    else:
+                        stats.noise_lines += 1
+                    continue
+                cur_n += 1
+                if oversize:
+                    trunc = True
+                if not has_text:
+                    in_body = True
+                    if line.startswith(b"use ") and line.endswith(_SEMI):
+                        db_use = line[4:].rstrip(b"\r\n;").strip()
+                        semi = True
+                        if not marked:
+                            continue
+                    elif line.startswith(b"SET ") and line.endswith(_SEMI) and all(
+                        p.partition(b"=")[0].strip() in _SET_KEYS for p in line[4:].rstrip(b"\r\n;").split(b",")
+                    ):
+                        if sets is None:
+                            sets = []
+                        sets.append(line[4:].rstrip(b"\r\n;"))
+                        semi = True
+                        if not marked:
+                            continue
+                    elif not line.strip():
+                        if not marked:
+                            continue
+                    else:
+                        has_text = True
+                if has_text:
+                    if body_size < max_q:
+                        body.append(line)
+                        body_size += len(line)
+                    else:
+                        trunc = True
+                    # a blank line after "…;" keeps the statement terminated
+                    semi = line.endswith(_SEMI) or (semi and (line == b"\n" or line == b"\r\n"))
+                if marked:
+                    # RDS cut the data here: whatever follows is another portion, not this query
+                    e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
+                               t_val if t_seen else last_time, explain, flags, True, body, has_text,
+                               db_use, sets)
+                    cur_off = -1
+                    in_body = False
+                    if e is not None:
+                        yield e
+            if oversize and t0 is not None:
+                # the dropped tail of a final oversize line is only known from the stream position
+                try:
+                    end = stream.tell() - t0
+                except (OSError, ValueError):
+                    pass
+            if cur_off >= 0:
+                e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
+                           t_val if t_seen else last_time, explain, flags, trunc, body, has_text, db_use, sets)
+                cur_off = -1
+                in_body = False
+                if e is not None:
+                    stats.lines = n
+                    stats.bytes = end
+                    yield e
+        finally:
+            stats.lines = n
+            stats.bytes = end
+
+    def _finish(
+        self,
+        off: int,
+        line_no: int,
+        end: int,
+        nlines: int,
+        first: bytes,
+        has_hdr: bool,
+        attrs: dict[str, AttrValue],
+        uh: tuple[Any, ...] | None,
+        end_time: float | None,
+        explain: list[bytes] | None,
+        flags: list[str] | None,
+        trunc: bool,
+        body: list[bytes],
+        has_text: bool,
+        db_use: bytes | None,
+        sets: list[bytes] | None,
+    ) -> Entry | None:
+        """Turn the collected pieces of one entry into an :class:`Entry`, or quarantine them."""
+        stats = self.stats
+        base = self.base_offset
+        if not has_hdr:
+            self._quarantine(off + base, line_no, "query_without_header", first, nlines)
+            return None
+        if not body and db_use is None and sets is None:
+            self._quarantine(off + base, line_no, "header_without_query", first, nlines)
+            return None
+        stats.entries += 1
+        stats.entry_lines += nlines
+        fl = flags
+        # query text
+        if has_text:
+            raw = b"".join(body).strip()
+            if raw.endswith(b";"):
+                raw = raw[:-1].rstrip()
+            if b"\r" in raw:
+                raw = raw.replace(b"\r\n", b"\n")
+            if len(raw) > self.max_query_bytes:
+                raw = raw[: self.max_query_bytes]
+                trunc = True
+            query, valid = decode(raw)
+            if not valid:
+                fl = (fl or []) + ["invalid_utf8"]
+                stats.invalid_utf8_entries += 1
+        else:
+            query = ""
+            fl = (fl or []) + ["no_query"]
+            stats.no_query_entries += 1
+        if trunc:
+            stats.truncated_entries += 1
+        # duration
+        qt = attrs.get("Query_time")
+        duration: float | None
+        if qt is None:
+            duration = None
+        elif qt.__class__ is float or qt.__class__ is int:
+            duration = float(qt)  # type: ignore[arg-type]
+        else:
+            duration = None
+            fl = (fl or []) + ["bad_query_time"]
+        # who / where
+        user = host = ip = None
+        thread_id = None
+        if uh is not None:
+            if len(uh) == 5:
+                u, cu, h, i, tid = uh
+                if u:
+                    user = u.decode("utf-8", "surrogateescape")
+                    if cu and cu != u:
+                        attrs["current_user"] = cu.decode("utf-8", "surrogateescape")
+                elif cu:
+                    user = cu.decode("utf-8", "surrogateescape")
+                if h:
+                    host = h.decode("utf-8", "surrogateescape")
+                if i:
+                    ip = i.decode("utf-8", "surrogateescape")
+                if tid is not None:
+                    thread_id = int(tid)
+            else:
+                fl = (fl or []) + ["bad_user_host"]
+        if thread_id is None:
+            t = attrs.get("Thread_id")
+            if t.__class__ is int:
+                thread_id = t  # type: ignore[assignment]
+        db = None
+        if db_use is not None:
+            db = db_use.strip(b"`").decode("utf-8", "surrogateescape") or None
+        if db is None:
+            s = attrs.get("Schema")
+            if s is not None and s != "":
+                db = s if s.__class__ is str else (("Yes" if s else "No") if s.__class__ is bool else str(s))
+        if explain is not None:
+            attrs["explain"] = b"\n".join(explain).decode("utf-8", "surrogateescape")
+        # times
+        start = None
+        if sets is not None:
+            for spec in sets:
+                for p in spec.split(b","):
+                    k, _, v = p.partition(b"=")
+                    key = _SET_KEYS[k.strip()]
+                    val = _typed(v.strip())
+                    if key == "timestamp":
+                        if val.__class__ is int or val.__class__ is float:
+                            start = float(val)  # type: ignore[arg-type]
+                    else:
+                        attrs[key] = val
+        st = attrs.get("Start")
+        if st.__class__ is str:
+            s2 = parse_time(st.encode())  # type: ignore[union-attr]
+            if s2 is not None:
+                start = s2
+        if end_time is None:
+            if start is not None and duration is not None:
+                end_time = start + duration
+            else:
+                fl = (fl or []) + ["no_time"]
+        elif start is None and duration is not None:
+            start = end_time - duration
+        return Entry(
+            "mysql", query, duration, end_time, start, attrs, user, host, ip, db, thread_id,
+            self.source, off + base, line_no, end - off, trunc, tuple(fl) if fl else (),
+        )
+
+
+def parse_mysql(stream: BinaryIO, source: str = "<stream>", **kw: object) -> Iterator[Entry]:
+    """Parse a MySQL-family slow log; keyword arguments go to :class:`MySQLSlowLogParser`."""
+    return MySQLSlowLogParser(source, **kw).parse(stream)  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""The core pipeline as plain calls: open → detect → parse → classify. The CLI and the Airflow tasks
+both read logs through here, so a local run and a DAG run parse identically."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rds_slowlog.entry import Entry
+from rds_slowlog.fingerprint.classify import Classifier, QueryClass, classifier_for
+from rds_slowlog.logfile import open_log
+from rds_slowlog.parsers.base import ParseStats
+from rds_slowlog.parsers.detect import detect_engine, make_parser, sniff
+
+
+@dataclass
+class LogRun:
+    """One source being read: its engine, its parser's counters and a classifier per engine."""
+
+    source: str
+    engine: str
+    stats: ParseStats
+    entries: Iterator[Entry]
+    size: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_stream(stream: BinaryIO, source: str, engine: str = "auto", **parser_kwargs: Any) -> LogRun:
+    """Parse a binary stream; ``engine="auto"`` sniffs the first 64 KiB without consuming it."""
+    if engine == "auto":
+        engine = detect_engine(sniff(stream))
+    parser = make_parser(engine, source, **parser_kwargs)
+    return LogRun(source=source, engine=engine, stats=parser.stats, entries=parser.parse(stream))
+
+
+def read_path(path: str | Path, engine: str = "auto", **parser_kwargs: Any) -> tuple[LogRun, BinaryIO]:
+    """Open (decompressing if needed) and parse a local file. The caller closes the returned stream."""
+    stream = open_log(path)
+    run = read_stream(stream, str(path), engine, **parser_kwargs)
+    try:
+        run.size = Path(path).stat().st_size
+    except OSError:
+        run.size = None
+    return run, stream
+
+
+class Classifiers:
+    """One :class:`Classifier` per engine, created on first use and shared across files."""
+
+    def __init__(self) -> None:
+        self._by_engine: dict[str, Classifier] = {}
+
+    def __call__(self, engine: str) -> Classifier:
+        c = self._by_engine.get(engine)
+        if c is None:
+            c = self._by_engine[engine] = classifier_for(engine)
+        return c
+
+
+def classified(run: LogRun, classifiers: Classifiers,
+               on_entry: Callable[[Entry], None] | None = None) -> Iterator[tuple[Entry, QueryClass]]:
+    """Pair each entry with its query class (cached per text and per fingerprint)."""
+    classify = classifiers(run.engine).classify
+    if on_entry is None:
+        for e in run.entries:
+            yield e, classify(e.query)
+    else:
+        for e in run.entries:
+            on_entry(e)
+            yield e, classify(e.query)
