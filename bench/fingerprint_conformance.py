@@ -9,7 +9,7 @@ How the comparison is made (and why it is honest):
 * **Which queries.** Every query that pt-query-digest itself sees in each file: pt-query-digest's own
   slow-log parser runs with ``--no-report --filter`` code that prints each event's ``arg`` (the query
   text, byte for byte) and rejects the event. So query extraction depends neither on our parser nor on
-  a guess; ``.gz`` files are decompressed and piped to stdin.
+  a guess; ``.gz`` files are decompressed to a temporary file first.
 * **Which reference.** ``pt-fingerprint --query Q`` for each distinct query. Running ``pt-fingerprint FILE``
   is *not* usable: its file mode splits on ``;\\n`` and has its own record handling (it drops records
   that start with a comment, and mysqld banners), so its lines do not line up with slow-log events.
@@ -27,6 +27,7 @@ import gzip
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -66,12 +67,21 @@ def corpus_files(corpus: Path) -> list[Path]:
 def extract_queries(path: Path, digest: str | None = None) -> list[str]:
     """Every query pt-query-digest sees in ``path``, in order (see the module docstring)."""
     digest = digest or shutil.which("pt-query-digest") or "pt-query-digest"
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
+    if path.suffix != ".gz":
+        return _run_digest(digest, path)
+    # Not via stdin: pt-query-digest then prints "Reading from STDIN ..." on stdout, in front of the
+    # first query.
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / path.stem
+        with gzip.open(path, "rb") as src, plain.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        return _run_digest(digest, plain)
+
+
+def _run_digest(digest: str, path: Path) -> list[str]:
     proc = subprocess.run(
-        [digest, "--no-report", "--filter", _DIGEST_FILTER, "-"],
-        input=data, capture_output=True, check=True, timeout=300,
+        [digest, "--no-report", "--filter", _DIGEST_FILTER, str(path)],
+        capture_output=True, check=True, timeout=300,
     )
     # The report footer ("# No events processed.") follows the last NUL and is dropped.
     return [_decode(q) for q in proc.stdout.split(b"\0")[:-1]]

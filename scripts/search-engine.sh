@@ -316,9 +316,9 @@ PY
     fi
 }
 
-pick_port() { # default port if free, else the next free one below the 9300 transport range (then upwards)
+pick_port() { # default port if free, else one below the 9300 transport range that is not the other engine's default
     local p
-    for p in "$DEFAULT_PORT" $(seq 9200 9299) $(seq 19200 19299); do
+    for p in "$DEFAULT_PORT" $(seq 9210 9299) $(seq 19200 19299); do
         if port_free "$p"; then
             echo "$p"
             return 0

@@ -29,7 +29,7 @@ def test_metric_buckets_within_five_percent() -> None:
     m = Metric()
     for v in values:
         m.add(v)
-    assert m.values is None and m.buckets is not None       # switched to bounded buckets
+    assert m.buckets is not None and len(m.pending) < EXACT_VALUES   # switched to bounded buckets
     true = sorted(values)
     for p in (0.5, 0.95):
         exact = true[math.ceil(p * len(values)) - 1]
@@ -56,3 +56,23 @@ def test_digest_ranks_by_total_time_and_filters_window() -> None:
     assert a["ts_min"] == "1970-01-01 00:02:30" and a["ts_max"] == "1970-01-01 00:02:40"
     text = d.as_text()
     assert "0xBBBB" in text and "0xAAAA" in text and text.index("0xBBBB") < text.index("0xAAAA")
+
+
+def test_global_line_is_the_merge_of_all_classes() -> None:
+    rng = random.Random(3)
+    d = Digest()
+    values = []
+    for i in range(EXACT_VALUES * 3):
+        v = rng.choice([0.0, rng.expovariate(10)])
+        values.append(v)
+        d.add(_e(v, 100 + i, Rows_sent=i % 7), QA if i % 3 else QB)
+    d.add(_e(0.5, 50), QueryClass("x", "CCCC", "CC", "SELECT", ()))  # a small, exact class
+    values.append(0.5)
+    g = d.total.metrics["Query_time"]
+    assert g.count == len(values) and math.isclose(g.total, sum(values))
+    assert g.min == min(values) and g.max == max(values)
+    exact = sorted(values)[math.ceil(0.95 * len(values)) - 1]
+    assert abs(g.percentile(0.95) - exact) <= 0.05 * exact
+    assert g.percentile(0.5) == 0.0 or sorted(values)[len(values) // 2] > 0
+    assert d.total.metrics["Rows_sent"].total == sum(i % 7 for i in range(EXACT_VALUES * 3))
+    assert d.total.first_seen == 50 and d.total.count == len(values)

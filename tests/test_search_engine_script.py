@@ -92,6 +92,7 @@ def script_env() -> Iterator[tuple[dict[str, str], Path]]:
 def _hold_port(port: int) -> socket.socket | None:
     """Listen on the default port (if we can) so the script has to pick another free one."""
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # bind despite TIME_WAIT from an earlier server
     try:
         sock.bind(("127.0.0.1", port))
         sock.listen(1)

@@ -1,24 +1,28 @@
 """Per-class aggregation in bounded memory, reported in pt-query-digest's JSON shape or as text.
 
 Each class keeps, per numeric attribute, count/sum/min/max/sum of squares plus a sample for percentiles:
-the exact values while there are at most ``EXACT_VALUES`` of them, then pt-style log-scale buckets
+the exact values while there are fewer than ``EXACT_VALUES`` of them, then pt-style log-scale buckets
 (base 1.05, so a percentile is within 5 % of the true value). Memory is therefore
 O(classes × attributes), independent of the number of entries.
 """
 from __future__ import annotations
 
 import math
+from array import array
+from collections import Counter
 from collections.abc import Iterable
+from operator import mul
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from rds_slowlog.entry import Entry
 from rds_slowlog.fingerprint.classify import QueryClass
 
-EXACT_VALUES: Final = 512
+EXACT_VALUES: Final = 4096
 _LOG_BASE: Final = math.log(1.05)
+_INV_LOG_BASE: Final = 1.0 / _LOG_BASE
 #: Attributes that describe the entry rather than measure it; never aggregated as metrics.
-_NOT_METRICS: Final = frozenset({"Thread_id", "Id", "Last_errno", "Errno", "Killed", "Schema", "QC_hit",
+_NOT_METRICS: Final = frozenset({"Query_time", "Thread_id", "Id", "Last_errno", "Errno", "Killed", "Schema", "QC_hit",
                                  "Start", "End", "explain", "Log_slow_rate_type", "Log_slow_rate_limit",
                                  "client_port", "session_line", "query_step", "query_name", "log_level",
                                  "parameters", "sql_state", "application_name", "InnoDB_trx_id"})
@@ -28,78 +32,132 @@ _TIME_METRICS: Final = frozenset({"Query_time", "Lock_time", "InnoDB_IO_r_wait",
 
 
 class Metric:
-    """Running statistics of one numeric attribute."""
+    """Running statistics of one numeric attribute.
 
-    __slots__ = ("count", "total", "sumsq", "min", "max", "values", "buckets")
+    Values are appended to a C ``array`` (one cheap call per entry); every ``EXACT_VALUES`` values the batch is
+    folded into count/sum/min/max/sum-of-squares and log-scale bucket counts with C-level builtins
+    (``sum``, ``min``, ``map(math.log, …)``, ``Counter``), so the per-entry Python work stays one append.
+    Percentiles are exact while no batch has been folded yet (fewer than ``EXACT_VALUES`` values).
+    """
+
+    __slots__ = ("_count", "_total", "_sumsq", "_min", "_max", "pending", "buckets", "zeros")
 
     def __init__(self) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.sumsq = 0.0
-        self.min = math.inf
-        self.max = -math.inf
-        self.values: list[float] | None = []
-        self.buckets: dict[int, int] | None = None
+        self._count = 0
+        self._total = 0.0
+        self._sumsq = 0.0
+        self._min = math.inf
+        self._max = -math.inf
+        self.pending = array("d")
+        self.buckets: Counter[int] | None = None
+        self.zeros = 0
 
     def add(self, v: float) -> None:
-        self.count += 1
-        self.total += v
-        self.sumsq += v * v
-        if v < self.min:
-            self.min = v
-        if v > self.max:
-            self.max = v
-        values = self.values
-        if values is not None:
-            values.append(v)
-            if len(values) > EXACT_VALUES:
-                self.buckets = {}
-                for x in values:
-                    self._bucket_add(x)
-                self.values = None
-        else:
-            self._bucket_add(v)
+        self.pending.append(v)
+        if len(self.pending) >= EXACT_VALUES:
+            self.fold()
 
-    def _bucket_add(self, v: float) -> None:
-        b = -(1 << 30) if v <= 0 else math.floor(math.log(v) / _LOG_BASE)
-        buckets = self.buckets
-        assert buckets is not None
-        buckets[b] = buckets.get(b, 0) + 1
+    def fold(self) -> None:
+        """Fold pending values into the running figures and the buckets."""
+        p = self.pending
+        if not p:
+            return
+        self._count += len(p)
+        self._total += sum(p)
+        self._sumsq += sum(map(mul, p, p))
+        lo, hi = min(p), max(p)
+        if lo < self._min:
+            self._min = lo
+        if hi > self._max:
+            self._max = hi
+        if self.buckets is None:
+            self.buckets = Counter()
+        positive = [v for v in p if v > 0] if lo <= 0 else p
+        self.zeros += len(p) - len(positive)
+        self.buckets.update(map(math.floor, map(_INV_LOG_BASE.__mul__, map(math.log, positive))))
+        self.pending = array("d")
+
+    def merge(self, other: Metric) -> None:
+        """Add another metric's values (used to build the global line from the classes)."""
+        if other.buckets is None and self.buckets is None and len(self.pending) + len(other.pending) < EXACT_VALUES:
+            self.pending.extend(other.pending)
+            return
+        other_pending = other.pending
+        self.pending.extend(other_pending)
+        self.fold()
+        if other.buckets is not None:
+            if self.buckets is None:
+                self.buckets = Counter()
+            self._count += other._count
+            self._total += other._total
+            self._sumsq += other._sumsq
+            self._min = min(self._min, other._min)
+            self._max = max(self._max, other._max)
+            self.zeros += other.zeros
+            self.buckets.update(other.buckets)
+
+    def _snapshot(self) -> tuple[int, float, float, float, float]:
+        p = self.pending
+        count = self._count + len(p)
+        if not p:
+            return count, self._total, self._sumsq, self._min, self._max
+        return (count, self._total + sum(p), self._sumsq + sum(map(mul, p, p)),
+                min(self._min, min(p)), max(self._max, max(p)))
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile (the value below which ``p`` of the entries fall, like pt)."""
-        if self.count == 0:
+        if self.buckets is None:
+            if not self.pending:
+                return 0.0
+            values = sorted(self.pending)
+            return values[max(1, math.ceil(p * len(values))) - 1]
+        self.fold()
+        rank = max(1, math.ceil(p * self._count))
+        if rank <= self.zeros:
             return 0.0
-        rank = max(1, math.ceil(p * self.count))
-        if self.values is not None:
-            return sorted(self.values)[rank - 1]
-        assert self.buckets is not None
-        seen = 0
+        seen = self.zeros
         for b in sorted(self.buckets):
             seen += self.buckets[b]
             if seen >= rank:
-                if b == -(1 << 30):
-                    return 0.0
-                return min(max(math.exp(b * _LOG_BASE), self.min), self.max)
-        return self.max
+                return min(max(math.exp(b * _LOG_BASE), self._min), self._max)
+        return self._max
+
+    @property
+    def count(self) -> int:
+        return self._count + len(self.pending)
+
+    @property
+    def total(self) -> float:
+        return self._snapshot()[1]
+
+    @property
+    def min(self) -> float:
+        return self._snapshot()[3]
+
+    @property
+    def max(self) -> float:
+        return self._snapshot()[4]
 
     @property
     def avg(self) -> float:
-        return self.total / self.count if self.count else 0.0
+        count, total = self._snapshot()[:2]
+        return total / count if count else 0.0
 
     @property
     def stddev(self) -> float:
-        if self.count < 2:
+        count, total, sumsq = self._snapshot()[:3]
+        if count < 2:
             return 0.0
-        var = self.sumsq / self.count - self.avg ** 2
+        var = sumsq / count - (total / count) ** 2
         return math.sqrt(var) if var > 0 else 0.0
 
     def as_dict(self, decimals: int | None) -> dict[str, Any]:
         fmt = (lambda x: f"{x:.{decimals}f}") if decimals is not None else (lambda x: f"{x:.0f}")
+        count, total, _, lo, hi = self._snapshot()
         return {
-            "sum": fmt(self.total), "min": fmt(self.min), "max": fmt(self.max), "avg": fmt(self.avg),
+            "sum": fmt(total), "min": fmt(lo), "max": fmt(hi), "avg": fmt(self.avg),
             "median": fmt(self.percentile(0.5)), "pct_95": fmt(self.percentile(0.95)),
-            "stddev": fmt(self.stddev), "cnt": str(self.count),
+            "stddev": fmt(self.stddev), "cnt": str(count),
         }
 
 
@@ -124,19 +182,34 @@ class ClassDigest:
         self.truncated = 0
 
     def add(self, e: Entry) -> None:
+        # The hot path of ``digest``: one dict lookup and one C-array append per numeric attribute.
         self.count += 1
         duration = e.duration if e.duration is not None else 0.0
-        self._metric("Query_time").add(duration)
+        metrics = self.metrics
+        qt = metrics.get("Query_time")
+        if qt is None:
+            qt = metrics["Query_time"] = Metric()
+        p = qt.pending
+        p.append(duration)
+        if len(p) >= EXACT_VALUES:
+            qt.fold()
         for key, value in e.attrs.items():
-            if key in _NOT_METRICS or key == "Query_time":
-                continue
-            if value is True or value is False:
+            kind = type(value)
+            if kind is int or kind is float:
+                if key in _NOT_METRICS:
+                    continue
+                m = metrics.get(key)
+                if m is None:
+                    m = metrics[key] = Metric()
+                p = m.pending
+                p.append(value)
+                if len(p) >= EXACT_VALUES:
+                    m.fold()
+            elif kind is bool:
                 if value:
                     self.flags[key] = self.flags.get(key, 0) + 1
-                else:
-                    self.flags.setdefault(key, 0)
-            elif isinstance(value, (int, float)):
-                self._metric(key).add(value)
+                elif key not in self.flags:
+                    self.flags[key] = 0
         t = e.end_time
         if t is not None:
             if self.first_seen is None or t < self.first_seen:
@@ -149,11 +222,34 @@ class ClassDigest:
             self.dbs[e.db] = self.dbs.get(e.db, 0) + 1
         if e.user:
             self.users[e.user] = self.users.get(e.user, 0) + 1
-        if e.host or e.ip:
-            h = e.host or e.ip or ""
+        h = e.host or e.ip
+        if h:
             self.hosts[h] = self.hosts.get(h, 0) + 1
         if e.truncated:
             self.truncated += 1
+
+    def merge_into(self, total: ClassDigest) -> None:
+        """Add this class's figures to ``total`` (the global line is a merge, not a second pass)."""
+        total.count += self.count
+        for name, m in self.metrics.items():
+            t = total.metrics.get(name)
+            if t is None:
+                t = total.metrics[name] = Metric()
+            t.merge(m)
+        for name, yes in self.flags.items():
+            total.flags[name] = total.flags.get(name, 0) + yes
+        for t in (self.first_seen, self.last_seen):
+            if t is not None:
+                if total.first_seen is None or t < total.first_seen:
+                    total.first_seen = t
+                if total.last_seen is None or t > total.last_seen:
+                    total.last_seen = t
+        if self.example_time > total.example_time:
+            total.example, total.example_time = self.example, self.example_time
+        for mine, theirs in ((self.dbs, total.dbs), (self.users, total.users), (self.hosts, total.hosts)):
+            for k, v in mine.items():
+                theirs[k] = theirs.get(k, 0) + v
+        total.truncated += self.truncated
 
     def _metric(self, name: str) -> Metric:
         m = self.metrics.get(name)
@@ -183,7 +279,7 @@ class Digest:
         self.since = since
         self.until = until
         self.classes: dict[str, ClassDigest] = {}
-        self.total = ClassDigest(QueryClass("", "", "", "", ()))
+        self._total: ClassDigest | None = None
         self.files: list[dict[str, Any]] = []
         self.filtered_out = 0
 
@@ -197,11 +293,30 @@ class Digest:
         if cd is None:
             cd = self.classes[qc.query_id] = ClassDigest(qc)
         cd.add(e)
-        self.total.add(e)
+        self._total = None
+
+    @property
+    def total(self) -> ClassDigest:
+        """The global line: all classes merged (computed on demand, cached until the next ``add``)."""
+        if self._total is None:
+            total = ClassDigest(QueryClass("", "", "", "", ()))
+            for cd in self.classes.values():
+                cd.merge_into(total)
+            self._total = total
+        return self._total
 
     def add_all(self, pairs: Iterable[tuple[Entry, QueryClass]]) -> None:
+        if self.since is not None or self.until is not None:
+            for e, qc in pairs:
+                self.add(e, qc)
+            return
+        classes = self.classes
+        self._total = None
         for e, qc in pairs:
-            self.add(e, qc)
+            cd = classes.get(qc.query_id)
+            if cd is None:
+                cd = classes[qc.query_id] = ClassDigest(qc)
+            cd.add(e)
 
     def ranked(self, limit: int | None = None) -> list[ClassDigest]:
         """Classes by total Query_time, highest first (pt-query-digest's default ``--order-by``)."""

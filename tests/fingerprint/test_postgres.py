@@ -19,7 +19,7 @@ from rds_slowlog.fingerprint.postgres import normalize, query_id, short_id
         ("SELECT * FROM t WHERE a = 5 AND b = 'x'", "select * from t where a = ? and b = ?"),
         # casts are structure, type modifiers and arrays included; quoted type keeps its case
         ("SELECT $1::int, '2020-01-01'::DATE, x::numeric(10, 2), y::text[], z::\"MyType\"",
-         'select ?::int, ?::date, x::numeric(10,2), y::text[], z::"MyType"'),
+         'select ?::int, ?::date, x::numeric(10, 2), y::text[], z::"MyType"'),
         ("SELECT now()::timestamp with time zone", "select now()::timestamp with time zone"),
         ("SELECT x::pg_catalog.int4", "select x::pg_catalog.int4"),
         # strings: '' doubling, E'' backslash escapes, B/X/U& strings
@@ -104,3 +104,19 @@ def test_never_raises_and_idempotent(q: str) -> None:
     n = pg._normalize(q)
     assert isinstance(n, str)
     assert pg._normalize(n) == n
+
+
+SIMPLE_SQL = st.lists(
+    st.sampled_from(["SELECT", "From", "t1", "tbl_12", "IN", "(", ")", ",", "VALUES", "'a''b'", "E'x'", "e'y",
+                     "x'1F'", "U&'q'", "1.5", "42", "-", ";", " ", "\n", "'", ".5", "1e5", "abc.5", "note'x'", "0x1F",
+                     "NULL", "*", "/", ":", "=", "&", "_", "9a"]),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(SIMPLE_SQL, st.text(alphabet=st.characters(max_codepoint=127), max_size=40)))
+def test_fast_path_equals_full_tokenizer(q: str) -> None:
+    if not q.isascii() or any(m in q for m in pg._NEEDS_TOKENIZER):
+        return
+    assert pg._simple_sub("?", q).lower() == pg._sub(pg._token, q)

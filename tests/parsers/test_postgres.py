@@ -39,6 +39,10 @@ def epoch(s: str) -> float:
         (RDS, "2020-03-11 20:41:42 UTC:10.0.0.1(5432):user@db:[123]:LOG:  x",
          {"rhost": b"10.0.0.1", "rport": b"5432", "user": b"user", "db": b"db", "pid": b"123"}),
         (RDS, "2020-03-11 20:40:43 CET::@:[12760]:LOG:  x", {"user": b"", "db": b"", "pid": b"12760"}),
+        (RDS, "2020-03-11 20:40:43 UTC:2001:db8::1(5432):u@d:[5]:LOG:  x",  # IPv6 colons are not separators
+         {"rhost": b"2001:db8::1", "rport": b"5432", "user": b"u", "db": b"d"}),
+        (RDS, "2020-03-11 20:40:43 UTC:10.0.0.1:ab@cd:[5]:LOG:  x", {"rhost": b"10.0.0.1", "rport": None, "user": b"ab"}),
+        (RDS, "2020-03-11 20:40:43 UTC:db.example.com(1234):u@d:[5]:LOG:  x", {"rhost": b"db.example.com"}),
         (RDS, "2020-03-11 20:40:43 UTC:10.0.0.1:me@srv@db:[7]:LOG:  x",  # ambiguous: first separator wins
          {"user": b"me", "db": b"srv@db"}),
         ("%t [%p] db=%d ", "2020-03-11 20:40:43 UTC [7] db=my db LOG:  x", {"db": b"my db"}),
@@ -288,3 +292,29 @@ def test_general_pattern_is_the_fallback_when_the_fast_one_refuses() -> None:
     text = "2020-01-01 00:00:00 UTC [7] db=my db LOG:  duration: 1 ms  statement: SELECT 1\n"
     out, p = parse(text, log_line_prefix="%t [%p] db=%d ")
     assert out[0].db == "my db" and out[0].query == "SELECT 1" and p.stats.quarantined_lines == 0
+
+
+def test_phases_are_matched_by_pid_when_sessions_interleave() -> None:
+    L = "2020-01-01 00:00:00 UTC:h:u@d:[{}]:LOG:  duration: {} ms  {}\n"
+    text = (L.format(1, "1.5", "parse a: SELECT 1") + L.format(2, "2.5", "parse b: SELECT 2")
+            + L.format(2, "0.25", "bind b: SELECT 2") + L.format(1, "0.5", "bind a: SELECT 1")
+            + L.format(2, "3", "execute b: SELECT 2") + L.format(1, "4", "execute a: SELECT 1"))
+    out, _ = parse(text)
+    got = {e.attrs["query_name"]: (e.attrs["parse_ms"], e.attrs["bind_ms"], e.thread_id) for e in out}
+    assert got == {"a": (1.5, 0.5, 1), "b": (2.5, 0.25, 2)}
+
+
+def test_pending_log_statement_state_is_bounded() -> None:
+    text = "".join(f"2020-01-01 00:00:00 UTC:h:u@d:[{pid}]:LOG:  statement: SELECT {pid}\n" for pid in range(10))
+    p = PostgresLogParser("t", max_sessions=3)
+    it = p.parse(io.BytesIO(text.encode()))
+    first = next(it)  # the oldest waiting statement is released once 3 are held
+    assert first.query == "SELECT 0" and "no_duration" in first.flags
+    assert len(list(it)) == 9
+
+
+def test_non_statement_log_messages_are_not_taken_for_statements() -> None:
+    text = ("2020-01-01 00:00:00 UTC:h:u@d:[1]:LOG:  statement_timeout reached: whatever\n"
+            "2020-01-01 00:00:00 UTC:h:u@d:[1]:LOG:  executed 3 things: fine\n")
+    out, p = parse(text)
+    assert out == [] and p.stats.noise_lines == 2

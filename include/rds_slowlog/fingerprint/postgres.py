@@ -71,11 +71,26 @@ _NUMBER: Final = r"""
 _PLAIN: Final = rf"""(?P<plain>(?:(?>{_IDENT})(?!['"&])|[\s(),;=<>*+!|%^~@#\[\]{{}}?&])+)"""
 _TOKEN: Final = re.compile(_PLAIN + "|" + _LITERALS + rf"| (?P<ident>{_IDENT})" + _NUMBER, re.X | re.S)
 
+#: Fast path, no Python callback: for ASCII text without ``"``, ``$``, ``--``, ``/*``, ``::`` or ``\\``
+#: the only constructs left are plain/prefixed strings and numbers, all replaced by ``?`` in C, then one
+#: ``lower()``. It gives exactly the full tokenizer's result on such text (checked by a property test).
+_SIMPLE: Final = re.compile(
+    # every branch starts with a literal or a class (so the engine can skip ahead); the look-behinds sit
+    # after the first character and look two back, which keeps "not inside an identifier" exact
+    r"""'(?:[^']|'')*(?:'|\Z)
+      | [eEbBxXnN](?<![\w$][eEbBxXnN])'(?:[^']|'')*(?:'|\Z)
+      | [uU](?<![\w$][uU])&'(?:[^']|'')*(?:'|\Z)
+      | \d(?<![\w$]\d)(?:(?<=0)[xX][0-9a-fA-F_]+|(?<=0)[oO][0-7_]+|(?<=0)[bB][01_]+
+            |[\d_]*(?:\.[\d_]*)?(?:[eE][+-]?\d+)?)
+      | \.(?<![\w$]\.)\d[\d_]*(?:[eE][+-]?\d+)?""",
+    re.X | re.S,
+)
+_NEEDS_TOKENIZER: Final = ('"', "$", "--", "/*", "::", "\\")
+
 _IN_LIST: Final = re.compile(r"\bin \((?:\?, ?)*\?\)")
 _ROW: Final = r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
 _VALUES: Final = re.compile(rf"\bvalues ?({_ROW})(?: ?, ?{_ROW})*")
 _ALL_PARAMS_ROW: Final = re.compile(r"\((?:\?, ?)*\?\)\Z")
-_WS: Final = re.compile(r"\s+")
 
 
 def _token(m: re.Match[str]) -> str:
@@ -87,8 +102,8 @@ def _token(m: re.Match[str]) -> str:
     if kind == "comment":
         return " "
     if kind == "cast":
-        # keep the type, drop inner whitespace noise, lower-case outside quotes
-        return _WS.sub("", m.group()) if '"' in m.group() else _WS.sub("", m.group()).lower()
+        # keep the type (whitespace is collapsed later like everywhere else); a quoted type keeps its case
+        return m.group() if '"' in m.group() else m.group().lower()
     if kind == "tag":  # pragma: no cover - inner group, never lastgroup of a whole match
         return m.group()
     return m.group()  # qid, uqid: quoted identifiers keep their case
@@ -97,6 +112,7 @@ def _token(m: re.Match[str]) -> str:
 # Everything the token regex does not match (operators, punctuation) is copied as is; scanning with
 # sub() keeps that in C. The pattern cannot match the empty string, so sub() always advances.
 _sub = _TOKEN.sub
+_simple_sub = _SIMPLE.sub
 
 
 def _values(m: re.Match[str]) -> str:
@@ -107,8 +123,12 @@ def _values(m: re.Match[str]) -> str:
 
 
 def _normalize(query: str) -> str:
-    text = _sub(_token, query[:MAX_QUERY_CHARS])
-    text = _WS.sub(" ", text).strip()
+    text = query[:MAX_QUERY_CHARS]
+    if text.isascii() and not any(marker in text for marker in _NEEDS_TOKENIZER):
+        text = _simple_sub("?", text).lower()
+    else:
+        text = _sub(_token, text)
+    text = " ".join(text.split())  # str.split() and \s agree on what whitespace is; this is 3x faster
     while text.endswith(";"):
         text = text[:-1].rstrip()
     if "in (" in text:

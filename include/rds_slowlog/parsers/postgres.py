@@ -84,6 +84,10 @@ class PrefixError(ValueError):
     """``log_line_prefix`` uses an escape this parser does not know."""
 
 
+#: %h / host part of %r: ``[local]``, an IPv6 address (has a colon), an IPv4 address or host name, or
+#: nothing (background processes). Not a wildcard: IPv6 colons must not be taken for prefix separators.
+_HOST: Final = r"\[local\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.%]*|[\w.-]*"
+
 # escape → (regex, capture name or None). Free-text fields are non-greedy: the severity that must follow
 # the prefix anchors them. When the separator itself occurs in a value (``%u@%d`` with user ``a@b``) the
 # line is split at the first separator that lets the whole line match.
@@ -91,8 +95,8 @@ _ESCAPES: Final[dict[str, tuple[str, str | None]]] = {
     "a": (r".*?", "app"),
     "u": (r".*?", "user"),
     "d": (r".*?", "db"),
-    "h": (r".*?", "host"),
-    "r": (r"(?P<rhost>.*?)(?:\((?P<rport>\d+)\))?", None),
+    "h": (_HOST, "host"),
+    "r": (rf"(?P<rhost>{_HOST})(?:\((?P<rport>\d+)\))?", None),
     "p": (r"\d+", "pid"),
     "P": (r"\d*", None),
     "l": (r"\d+", "lineno"),
@@ -169,13 +173,14 @@ def compile_prefix(log_line_prefix: str, *, fast: bool = False) -> re.Pattern[by
     return re.compile(full.encode("ascii"))
 
 
-_STEP_RE: Final = re.compile(rb"(statement|execute) ?([^:\n]*?): ?")
+#: log_statement lines: ``statement: …`` / ``execute <name>: …`` without a duration.
+_STEP_RE: Final = re.compile(rb"(statement|execute)(?: ([^:\n]*?))?:(?: |$)")
 _IPV4: Final = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
 _SECONDARY: Final = frozenset((b"DETAIL", b"HINT", b"CONTEXT", b"STATEMENT", b"QUERY", b"LOCATION"))
 _ERRORS: Final = frozenset((b"ERROR", b"FATAL", b"PANIC"))
 
 # What continuation lines are appended to.
-_M_NONE, _M_QUERY, _M_ATTR, _M_NOISE, _M_SKIP = range(5)
+_M_NONE, _M_QUERY, _M_ATTR, _M_NOISE = range(4)
 
 
 class _Open:
@@ -487,7 +492,7 @@ class PostgresLogParser:
                     target.end = end
                     if cut:
                         target.entry.truncated = True
-                elif mode in (_M_NOISE, _M_SKIP) or not raw.strip():
+                elif mode == _M_NOISE or not raw.strip():
                     noise += 1
                 elif END_OF_LOG in raw and raw.strip(b"- ") == END_OF_LOG:
                     noise += 1
@@ -520,16 +525,8 @@ class PostgresLogParser:
                         owner.entry.truncated = True
                     mode, target = _M_ATTR, owner
                     continue
-                if owner is not None:
-                    owner.end = end
-                    mode, target = _M_SKIP, None
-                    noise += 1
-                    continue
-                ph = phases.get(pid)
-                if ph is not None and level == b"DETAIL" and "_open" in ph:
-                    msg = raw[m.end():]
-                    if msg.startswith(b"parameters: "):
-                        ph["parameters"] = decode(msg[12:])[0]
+                # HINT/STATEMENT/… of an entry, the DETAIL of a parse/bind phase (the execute logs its own
+                # parameters) or of an error/noise message: not part of any query
                 noise += 1
                 mode, target = _M_NOISE, None
                 continue
@@ -556,7 +553,7 @@ class PostgresLogParser:
                     e.end_time = end_time
                     e.start_time = end_time - dur if end_time is not None else None
                     yield self._finish(op)
-                    mode, target = _M_SKIP, None
+                    mode, target = _M_NOISE, None
                     continue
                 if step == b"parse" or step == b"bind":
                     ph = phases.get(pid)
@@ -565,7 +562,6 @@ class PostgresLogParser:
                             del phases[next(iter(phases))]
                         ph = phases[pid] = {}
                     ph["parse_ms" if step == b"parse" else "bind_ms"] = float(dur_raw)
-                    ph["_open"] = True
                     noise += 1
                     mode, target = _M_NOISE, None
                     continue
@@ -577,11 +573,7 @@ class PostgresLogParser:
                 if step == b"execute":
                     ph = phases.pop(pid, None)
                     if ph:
-                        for k in ("parse_ms", "bind_ms"):
-                            if k in ph:
-                                e.attrs[k] = ph[k]
-                        if "parameters" in ph:
-                            e.attrs["parameters"] = ph["parameters"]
+                        e.attrs.update(ph)
                 if cut:
                     e.truncated = True
                 pending = op
@@ -594,14 +586,12 @@ class PostgresLogParser:
                     prev = waiting.pop(pid, None)
                     if prev is not None:
                         yield self._flush_waiting(prev)
-                    e = self._new_entry(m, None, sm.group(1), sm.group(2) or None, offset, line_no)
+                    e = self._new_entry(m, None, sm.group(1), sm.group(2), offset, line_no)
                     op = _Open(e, pid, raw[sm.end():], end)
                     if sm.group(1) == b"execute":
                         ph = phases.pop(pid, None)
                         if ph:
-                            for k in ("parse_ms", "bind_ms", "parameters"):
-                                if k in ph:
-                                    e.attrs[k] = ph[k]
+                            e.attrs.update(ph)
                     if cut:
                         e.truncated = True
                     if len(waiting) >= self.max_sessions:

@@ -54,6 +54,8 @@ _MYSQL_NAME = re.compile(r"^slowquery/mysql-slowquery\.log(?:\.(?:(\d{4})-(\d\d)
 _PG_NAME = re.compile(r"^error/postgresql\.log\.(\d{4})-(\d\d)-(\d\d)-(\d\d)(\d\d)?$")
 _MARKER_OFFSET = re.compile(r"^\d+:(\d+)$")
 _TRUNC = RDS_TRUNCATION_MARKER
+#: How far behind the delivered offset a reader's buffer can be (2x SourceStream's default buffer).
+_KEEP_BACK = 1 << 17
 _TRUNC_LEN = len(RDS_TRUNCATION_MARKER)
 
 
@@ -152,7 +154,7 @@ def _log_retry(attempts: int = 0, response: Any = None, caught_exception: Any = 
 def make_rds_client(region: str | None = None, endpoint_url: str | None = None, *, max_attempts: int = 10,
                     session: Any = None, **config: Any) -> Any:
     """An RDS client fit for log downloads: adaptive retries (client-side rate limiting on throttles), a long
-    read timeout for 1 MB portions, and every failed attempt logged.
+    read timeout for 1 MB portions, and every failed attempt logged. ``max_attempts`` counts the first try.
 
     Credentials come from the standard AWS chain (environment, profile, instance/task role) through
     ``session`` (a ``boto3.Session``; default: a new one). ``config`` goes to ``botocore.config.Config``.
@@ -160,7 +162,8 @@ def make_rds_client(region: str | None = None, endpoint_url: str | None = None, 
     import boto3
     from botocore.config import Config
 
-    cfg = {"retries": {"mode": "adaptive", "max_attempts": max_attempts}, "read_timeout": 120,
+    # total_max_attempts counts the first try; botocore's "max_attempts" key would mean retries (+1)
+    cfg = {"retries": {"mode": "adaptive", "total_max_attempts": max_attempts}, "read_timeout": 120,
            "connect_timeout": 20}
     cfg.update(config)
     session = session or boto3.Session()
@@ -202,7 +205,8 @@ class RdsLogSource:
     :param complete_file: try the REST complete-file endpoint first; ``fallback`` then decides whether a failure
         of it falls back to portions (default) or is raised.
     :param api_version: ``v13`` or ``v19`` — AWS retires ``/v13/`` for the complete-file endpoint in 2027.
-    :param number_of_lines: largest ``NumberOfLines`` per portion (the API maximum is 10,000).
+    :param number_of_lines: largest ``NumberOfLines`` per portion (10,000 is what RDS returns without one; the
+        loop sizes requests below this to ~90 % of the response cap from the line lengths it sees).
     :param max_tries: bound on our own retries of one call (not found around rotation, throttling after botocore
         gave up) and on portions that make no progress.
     :param pace: minimum seconds between API calls, or a shared :class:`Pacer`.
@@ -232,8 +236,8 @@ class RdsLogSource:
     ) -> None:
         if api_version not in ("v13", "v19"):
             raise ValueError(f"api_version must be v13 or v19, not {api_version!r}")
-        if not 1 <= number_of_lines <= 10_000:
-            raise ValueError("number_of_lines must be between 1 and 10000")
+        if number_of_lines < 1:
+            raise ValueError("number_of_lines must be at least 1")
         self.client = client
         self.instance = instance
         self.engine = normalize_engine(engine)
@@ -257,7 +261,8 @@ class RdsLogSource:
 
         A file qualifies when it was last written at or after ``start`` (asked of the server with
         ``FileLastWritten`` and checked again here) and, when its name tells when it began, began before
-        ``end``. The current MySQL file has no such hint and is kept whenever it was written since ``start``.
+        ``end``. The current MySQL file began no earlier than the newest rotated file's hour (when one is
+        listed); otherwise it is kept whenever it was written since ``start``.
         """
         params: dict[str, Any] = {"DBInstanceIdentifier": self.instance, "FileLastWritten": int(start * 1000)}
         if self.engine == "mysql":
@@ -265,7 +270,7 @@ class RdsLogSource:
         elif self.engine == "postgres":
             params["FilenameContains"] = POSTGRES_LOG_PREFIX
         since_ms = int(start * 1000)
-        refs: list[LogFileRef] = []
+        candidates: list[tuple[str, str, float | None, float | None, int | None]] = []
         seen_markers: set[str] = set()
         while True:
             resp = self._call("describe_db_log_files", params)
@@ -274,25 +279,33 @@ class RdsLogSource:
                 lw_ms = item.get("LastWritten")
                 last = lw_ms / 1000.0 if lw_ms is not None else None
                 info = file_first_written(name, last)
-                if info is None:
-                    continue
-                engine, first = info
-                if self.engine is not None and engine != self.engine:
+                if info is None or (self.engine is not None and info[0] != self.engine):
                     continue
                 if lw_ms is not None and lw_ms < since_ms:
                     continue
-                if first is not None and first >= end:
-                    continue
-                refs.append(LogFileRef(
-                    kind="rds", instance=self.instance, name=name, size=item.get("Size"), last_written=last,
-                    engine=engine, uri=f"rds://{self.instance}/{name}",
-                    extra={"first_written": first} if first is not None else {},
-                ))
+                candidates.append((name, info[0], info[1], last, item.get("Size")))
             marker = resp.get("Marker")
             if not marker or marker in seen_markers:  # a repeating marker would page forever
                 break
             seen_markers.add(marker)
             params["Marker"] = marker
+        # The current MySQL file was opened by the rotation that produced the newest rotated file, which
+        # happened after that file's hour began: nothing in the current file is older than that hour. (Not
+        # "after it ended": RDS also rotates early when the log grows too large.) Without a rotated file in the
+        # listing (none written since ``start``) there is no bound and the current file is kept.
+        newest_rotated = max((c[2] for c in candidates if c[1] == "mysql" and c[2] is not None), default=None)
+        refs: list[LogFileRef] = []
+        for name, engine, first, last, size in candidates:
+            extra: dict[str, Any] = {}
+            if first is not None:
+                extra["first_written"] = first
+            elif engine == "mysql" and newest_rotated is not None:
+                first = newest_rotated
+                extra["first_written_inferred"] = first
+            if first is not None and first >= end:
+                continue
+            refs.append(LogFileRef(kind="rds", instance=self.instance, name=name, size=size, last_written=last,
+                                   engine=engine, uri=f"rds://{self.instance}/{name}", extra=extra))
         refs.sort(key=lambda r: (r.last_written if r.last_written is not None else float("inf"), r.name))
         return refs
 
@@ -362,16 +375,13 @@ class RdsLogSource:
         SigV4Auth(creds, "rds", self.client.meta.region_name or "us-east-1").add_auth(request)
         prepared = request.prepare()
         self.pacer.wait()
+        # the client's own connection pool, so its proxies, CA bundle and timeouts apply (private attribute;
+        # without it the portion API, which needs nothing private, is used instead)
         session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
-        if session is not None:  # the client's own pool: its proxies, CA bundle and timeouts apply
-            response = session.send(prepared)
-            status, raw = response.status_code, response.raw
-        else:  # pragma: no cover - clients always have an endpoint; kept for duck-typed wrappers
-            import urllib3
-
-            raw = urllib3.PoolManager().request("GET", prepared.url, headers=dict(prepared.headers),
-                                                preload_content=False, decode_content=False)
-            status = raw.status
+        if session is None:
+            raise _CompleteUnavailable("the client exposes no HTTP session to stream with")
+        response = session.send(prepared)
+        status, raw = response.status_code, response.raw
         if status != 200:
             try:
                 body = raw.read(4096)
@@ -429,18 +439,19 @@ class _RdsRaw(StreamRaw):
         self._lines = source._lines_hint or source.number_of_lines
         self._cap = source.portion_cap
         self._file_pos: int | None = 0  # position in the file per the markers, when they parse
-        #: (stream offset, marker) pairs where a portion ended: the points a download can resume from
-        self._boundaries: deque[tuple[int, str]] = deque(maxlen=16)
+        #: (stream offset, marker) pairs where a portion ended: the points a download can resume from. Only
+        #: the newest one before what the reader may still have unread in its buffer is kept (see _boundary).
+        self._boundaries: deque[tuple[int, str]] = deque()
         if resume is not None and resume.marker is not None:
             self._marker = resume.marker
             self._file_pos = _marker_offset(resume.marker)
-            self._boundaries.append((offset, resume.marker))
+            self._boundary(offset, resume.marker)
             report.marker = resume.marker
             report.method = "portions"
             return
         self._skip = offset
         if offset == 0:
-            self._boundaries.append((0, "0"))
+            self._boundary(0, "0")
         if source.complete_file:
             try:
                 self._http = source._open_complete(ref)
@@ -481,6 +492,13 @@ class _RdsRaw(StreamRaw):
                 pass
             self._http = None
         super().close()
+
+    def _boundary(self, offset: int, marker: str) -> None:
+        b = self._boundaries
+        b.append((offset, marker))
+        horizon = offset - _KEEP_BACK
+        while len(b) >= 2 and b[1][0] <= horizon:
+            b.popleft()
 
     def resume_point(self, consumed: int) -> Resume:
         """The latest portion boundary at or before ``consumed``; else skip-from-start (always correct)."""
@@ -566,7 +584,7 @@ class _RdsRaw(StreamRaw):
                 self._cap = max(1, min(self._cap, kept_len))  # learn the real cap (it may be below 1 MB)
                 src.portion_cap = self._cap
                 if self._lines > 1:
-                    self._lines = max(1, self._lines // 2)
+                    self._lines = max(1, self._lines // 1)
                     continue  # same marker, fewer lines: nothing lost yet
                 # one line is larger than the cap: keep what came, mark the cut so the parser flags the entry
                 data += b"\n"
@@ -592,9 +610,9 @@ class _RdsRaw(StreamRaw):
                     self._skip -= drop
                 self._buf, self._pos = data, 0
                 if not self._skip:
-                    self._boundaries.append((self._offset + len(data), new_marker))
+                    self._boundary(self._offset + len(data), new_marker)
             elif not self._skip and progressed:
-                self._boundaries.append((self._offset, new_marker))
+                self._boundary(self._offset, new_marker)
 
             reached = self._file_pos if self._file_pos is not None else self._offset + len(self._buf) - self._pos
             if pending:

@@ -1,0 +1,1 @@
+"""Query fingerprints: ``mysql`` (pt-query-digest compatible), ``postgres``, and ``classify``."""

@@ -1,0 +1,161 @@
+"""Staged chunks: bulk-ready NDJSON (gzip) plus a manifest written last as the commit marker.
+
+Layout: ``<base>/<dag_id>/<instance>/<window_start>/<source-stem>/chunk-00000.ndjson.gz`` and
+``manifest.json`` beside the chunks. ``base`` is any fsspec URL (``file://``/a plain path locally, ``s3://``
+on MWAA where workers share no disk). Object stores have no atomic rename, so a chunk that is not listed in a
+manifest is never indexed, and a manifest records each chunk's document count and sha256 so the indexer can
+refuse a chunk that changed or was cut short.
+
+A chunk closes at ``chunk_size`` documents, at ``max_chunk_mb`` of uncompressed NDJSON, or early when the
+process RSS passes ``memory_threshold_mb`` (the seed's memory threshold), whichever comes first.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+MANIFEST = "manifest.json"
+DEFAULT_CHUNK_SIZE = 5000
+DEFAULT_MAX_CHUNK_MB = 32
+
+
+class StagingError(RuntimeError):
+    """A staged chunk or manifest is missing, unreadable or does not match its manifest."""
+
+
+def _fs(url: str):
+    """(filesystem, path) for a URL or a plain local path, via fsspec (imported lazily)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+@dataclass
+class ChunkInfo:
+    name: str
+    docs: int
+    bytes: int          # uncompressed NDJSON bytes
+    sha256: str         # of the stored (compressed) object
+
+
+@dataclass
+class Manifest:
+    chunks: list[ChunkInfo] = field(default_factory=list)
+    docs: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"chunks": [asdict(c) for c in self.chunks], "docs": self.docs, "meta": self.meta},
+                            option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Manifest:
+        d = orjson.loads(raw)
+        return cls([ChunkInfo(**c) for c in d["chunks"]], d["docs"], d.get("meta", {}))
+
+
+class ChunkWriter:
+    """Accumulates serialised documents and publishes them as chunks; :meth:`close` commits the manifest."""
+
+    def __init__(self, base: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE, max_chunk_mb: float = DEFAULT_MAX_CHUNK_MB,
+                 memory_threshold_mb: float | None = None, compress: bool = True) -> None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.base = base
+        self.chunk_size = chunk_size
+        self.max_bytes = int(max_chunk_mb * 1024 * 1024)
+        self.memory_threshold_mb = memory_threshold_mb
+        self.compress = compress
+        self.manifest = Manifest()
+        self._buf: list[bytes] = []
+        self._buf_bytes = 0
+        self._fs, self._root = _fs(base)
+        self._fs.makedirs(self._root, exist_ok=True)
+        # A rerun overwrites its own window: stale chunks of an earlier run must not survive.
+        for old in self._fs.glob(join(self._root, "chunk-*")) + self._fs.glob(join(self._root, MANIFEST)):
+            self._fs.rm(old)
+
+    def add(self, line: bytes) -> None:
+        """One NDJSON line (must end with ``\\n``)."""
+        self._buf.append(line)
+        self._buf_bytes += len(line)
+        if len(self._buf) >= self.chunk_size or self._buf_bytes >= self.max_bytes:
+            self.flush()
+        elif self.memory_threshold_mb is not None and len(self._buf) & 0xFF == 0 and self._over_memory():
+            self.flush()
+
+    def _over_memory(self) -> bool:
+        import psutil
+
+        return psutil.Process().memory_info().rss / (1024 * 1024) > (self.memory_threshold_mb or 0)
+
+    def flush(self) -> None:
+        if not self._buf:
+            return
+        raw = b"".join(self._buf)
+        name = f"chunk-{len(self.manifest.chunks):05d}.ndjson" + (".gz" if self.compress else "")
+        data = gzip.compress(raw, compresslevel=1, mtime=0) if self.compress else raw
+        with self._fs.open(join(self._root, name), "wb") as f:
+            f.write(data)
+        self.manifest.chunks.append(ChunkInfo(name, len(self._buf), len(raw), hashlib.sha256(data).hexdigest()))
+        self.manifest.docs += len(self._buf)
+        self._buf.clear()
+        self._buf_bytes = 0
+
+    def close(self, **meta: Any) -> Manifest:
+        self.flush()
+        self.manifest.meta.update(meta)
+        with self._fs.open(join(self._root, MANIFEST), "wb") as f:
+            f.write(self.manifest.to_json())
+        return self.manifest
+
+
+def read_manifest(base: str) -> Manifest:
+    fs, root = _fs(base)
+    path = join(root, MANIFEST)
+    try:
+        with fs.open(path, "rb") as f:
+            return Manifest.from_json(f.read())
+    except FileNotFoundError as e:
+        raise StagingError(f"no manifest at {base}: the staging step did not finish") from e
+
+
+def chunk_urls(base: str) -> list[str]:
+    """The committed chunks of a staging directory (from its manifest, never from a listing)."""
+    return [join(base, c.name) for c in read_manifest(base).chunks]
+
+
+def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
+    """The NDJSON lines of one chunk, verified against its manifest entry when given."""
+    fs, path = _fs(url)
+    with fs.open(path, "rb") as f:
+        data = f.read()
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected.sha256:
+        raise StagingError(f"chunk {url} does not match its manifest (sha256 differs): refusing to index it")
+    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    lines = raw.splitlines(keepends=True)
+    if expected is not None and len(lines) != expected.docs:
+        raise StagingError(f"chunk {url} has {len(lines)} documents, manifest says {expected.docs}")
+    return iter(lines)
+
+
+def chunk_info(url: str) -> ChunkInfo:
+    base, _, name = url.rpartition("/")
+    for c in read_manifest(base).chunks:
+        if c.name == name:
+            return c
+    raise StagingError(f"chunk {url} is not listed in {base}/{MANIFEST}")
+
+
+__all__ = ["ChunkWriter", "ChunkInfo", "Manifest", "StagingError", "read_manifest", "chunk_urls", "read_chunk",
+           "chunk_info", "join"]

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from rds_slowlog.cli import main, parse_time
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "include" / "sample_logs"
+MARIADB = SAMPLES / "mariadb-slowquery.log"
+POSTGRES = SAMPLES / "postgresql.log"
+
+
+def test_parse_time() -> None:
+    assert parse_time("1800000000") == 1_800_000_000
+    assert parse_time("2026-11-27T14:00:00Z") == parse_time("2026-11-27 14:00:00") == 1795788000.0
+    assert parse_time("2026-11-27T15:00:00+01:00") == 1795788000.0
+
+
+def test_parse_writes_one_document_per_entry(tmp_path, capsys) -> None:
+    out = tmp_path / "docs.ndjson"
+    assert main(["parse", str(MARIADB), str(POSTGRES), "--out", str(out), "--instance", "db-1", "--stats"]) == 0
+    docs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    stats = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert {s["engine"] for s in stats} == {"mysql", "postgres"}
+    assert len(docs) == sum(s["entries"] for s in stats) > 100
+    assert len({d["_id"] for d in docs}) == len(docs)
+    assert {d["rds"]["engine"] for d in docs} == {"mysql", "postgres"}
+    assert all(len(d["slowlog"]["query_id"]) == 32 for d in docs)
+
+
+def test_parse_window_and_fingerprint_only(tmp_path) -> None:
+    out = tmp_path / "a.ndjson"
+    main(["parse", str(MARIADB), "--out", str(out), "--fingerprint-only"])
+    docs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert docs and all("query" not in d["mysql"]["slowlog"] for d in docs)
+    ends = sorted(d["event"]["end"] for d in docs)
+    mid = ends[len(ends) // 2]
+    main(["parse", str(MARIADB), "--out", str(out), "--since", mid])
+    later = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert 0 < len(later) < len(docs) and all(d["event"]["end"] >= mid[:19] for d in later)
+
+
+def test_digest_json_has_pt_shape(capsys) -> None:
+    assert main(["digest", str(MARIADB), "--output", "json", "--limit", "0"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    g = js["global"]
+    assert g["query_count"] == sum(c["query_count"] for c in js["classes"])
+    assert g["unique_query_count"] == len(js["classes"])
+    c = js["classes"][0]
+    assert set(c["metrics"]["Query_time"]) >= {"sum", "min", "max", "avg", "median", "pct_95"}
+    assert len(c["checksum"]) == 32 and c["fingerprint"]
+    sums = [float(c["metrics"]["Query_time"]["sum"]) for c in js["classes"]]
+    assert sums == sorted(sums, reverse=True)
+
+
+@pytest.mark.conformance
+def test_digest_json_matches_pt_query_digest(tmp_path) -> None:
+    from conftest import require_tool
+
+    pt = require_tool("pt-query-digest")
+    ref = json.loads(subprocess.run([pt, "--output", "json", "--limit", "100%", str(MARIADB)],
+                                    capture_output=True, check=True, text=True).stdout)
+    ours = json.loads(subprocess.run([sys.executable, "-m", "rds_slowlog.cli", "digest", "--output", "json",
+                                      "--limit", "0", str(MARIADB)], capture_output=True, check=True,
+                                     text=True).stdout)
+    theirs = {c["checksum"]: c for c in ref["classes"]}
+    mine = {c["checksum"]: c for c in ours["classes"]}
+    # Named exception: the sample has a FLUSH SLOW LOGS, after which MariaDB re-writes its banner mid-file.
+    # pt-query-digest glues the banner and the next entry onto the previous query (one mangled class);
+    # we treat the banner as noise and keep both entries.
+    glued = [k for k, c in theirs.items() if "started with:" in c["fingerprint"]]
+    assert len(glued) == 1
+    assert ours["global"]["query_count"] == ref["global"]["query_count"] + 1
+    for k, c in theirs.items():
+        if k in glued:
+            continue
+        assert k in mine, c["fingerprint"]     # the same query ids: a DBA can paste ours into pt reports
+        assert mine[k]["query_count"] == c["query_count"], c["fingerprint"]
+        assert mine[k]["fingerprint"] == c["fingerprint"]
+        assert mine[k]["metrics"]["Query_time"]["sum"] == c["metrics"]["Query_time"]["sum"]
+        assert mine[k]["metrics"]["Query_time"]["max"] == c["metrics"]["Query_time"]["max"]
+    assert len(mine) == len(theirs) + 1
+
+
+def test_missing_file_is_a_clear_error(capsys) -> None:
+    assert main(["digest", "/nonexistent/slow.log"]) == 3
+    assert "/nonexistent/slow.log" in capsys.readouterr().err
+
+
+def test_console_script_runs() -> None:
+    exe = Path(sys.executable).parent / "rds-slowlog"
+    r = subprocess.run([str(exe), "digest", str(MARIADB), "--limit", "3"], capture_output=True, text=True)
+    assert r.returncode == 0 and "# Profile" in r.stdout and "Query 1" in r.stdout
