@@ -97,3 +97,38 @@ def test_console_script_runs() -> None:
     exe = Path(sys.executable).parent / "rds-slowlog"
     r = subprocess.run([str(exe), "digest", str(MARIADB), "--limit", "3"], capture_output=True, text=True)
     assert r.returncode == 0 and "# Profile" in r.stdout and "Query 1" in r.stdout
+
+
+def test_download_through_the_emulator_cli(tmp_path) -> None:
+    """The two CLI commands together, as separate processes: the emulator serves the MariaDB sample laid out
+    in hourly RDS files; `download` fetches the window with faults on and writes the exact bytes."""
+    import os
+    import signal
+
+    from rds_slowlog.testing import layout_hourly
+
+    root = tmp_path / "rds" / "db-1"
+    files = layout_hourly(MARIADB, root, "mysql")
+    exe = str(Path(sys.executable).parent / "rds-slowlog")
+    emu = subprocess.Popen([exe, "rds-emulator", "--logs", str(root), "--instance", "db-1", "--engine", "mysql",
+                            "--port", "0", "--fault", "throttle_every=4", "--fault", "early_pending_false=0.5"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = emu.stdout.readline().strip()
+        assert line.startswith("endpoint_url=http://127.0.0.1:")
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+               "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        out = tmp_path / "out"
+        r = subprocess.run([exe, "download", "--instance", "db-1", "--since", "2026-11-27T00:00:00Z",
+                            "--until", "2026-11-28T00:00:00Z", "--endpoint-url", line.split("=", 1)[1],
+                            "--region", "us-east-1", "--method", "portions", "--pace", "0", "--json",
+                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        got = sorted(p for p in out.rglob("*") if p.is_file())
+        assert [p.relative_to(out) for p in got] == sorted(f.relative_to(root) for f in files)
+        for f in files:
+            assert (out / f.relative_to(root)).read_bytes() == f.read_bytes()
+    finally:
+        emu.send_signal(signal.SIGTERM)
+        emu.wait(timeout=10)

@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", choices=("text", "json"), default="text")
     d.add_argument("--limit", type=int, default=20, help="classes to report (0 = all)")
 
+    from rds_slowlog import download
+
+    dl = sub.add_parser("download", help="download a window's log files from the RDS API (same code as the DAG)")
+    download.add_arguments(dl)
+
     # Handled in main() before argparse so that its own options (--logs, --fault, …) pass through.
     sub.add_parser("rds-emulator", help="serve log files through an emulated RDS API (tests, demo); "
                    "see `rds-slowlog rds-emulator --help`", add_help=False)
@@ -201,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_parse(args)
     if args.command == "digest":
         return cmd_digest(args)
+    if args.command == "download":
+        from rds_slowlog import download
+
+        return download.run(args)
     return EXIT_USAGE
 
 

@@ -584,7 +584,7 @@ class _RdsRaw(StreamRaw):
                 self._cap = max(1, min(self._cap, kept_len))  # learn the real cap (it may be below 1 MB)
                 src.portion_cap = self._cap
                 if self._lines > 1:
-                    self._lines = max(1, self._lines // 1)
+                    self._lines = max(1, self._lines // 2)
                     continue  # same marker, fewer lines: nothing lost yet
                 # one line is larger than the cap: keep what came, mark the cut so the parser flags the entry
                 data += b"\n"
