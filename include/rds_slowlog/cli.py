@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", choices=("text", "json"), default="text")
     d.add_argument("--limit", type=int, default=20, help="classes to report (0 = all)")
 
-    from rds_slowlog import download
+    from rds_slowlog import download, index_command
+
+    ix = sub.add_parser("index", help="parse, stage and bulk-index local log files into Elasticsearch/OpenSearch")
+    index_command.add_arguments(ix)
 
     dl = sub.add_parser("download", help="download a window's log files from the RDS API (same code as the DAG)")
     download.add_arguments(dl)
@@ -206,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_parse(args)
     if args.command == "digest":
         return cmd_digest(args)
+    if args.command == "index":
+        from rds_slowlog import index_command
+
+        return index_command.run(args)
     if args.command == "download":
         from rds_slowlog import download
 

@@ -25,10 +25,12 @@ _INV_LOG_BASE: Final = 1.0 / _LOG_BASE
 _NOT_METRICS: Final = frozenset({"Query_time", "Thread_id", "Id", "Last_errno", "Errno", "Killed", "Schema", "QC_hit",
                                  "Start", "End", "explain", "Log_slow_rate_type", "Log_slow_rate_limit",
                                  "client_port", "session_line", "query_step", "query_name", "log_level",
-                                 "parameters", "sql_state", "application_name", "InnoDB_trx_id"})
+                                 "parameters", "sql_state", "application_name", "InnoDB_trx_id",
+                                 "session_id", "pg_queryid", "detail", "context", "insert_id",
+                                 "last_insert_id", "timestamp"})
 #: Time metrics are printed with 6 decimals, like pt-query-digest.
 _TIME_METRICS: Final = frozenset({"Query_time", "Lock_time", "InnoDB_IO_r_wait", "InnoDB_rec_lock_wait",
-                                  "InnoDB_queue_wait", "parse_time", "bind_time"})
+                                  "InnoDB_queue_wait"})
 
 
 class Metric:
@@ -269,6 +271,8 @@ def _ts(t: float | None) -> str | None:
 
 
 def _decimals(name: str) -> int | None:
+    if name.endswith("_ms"):        # PostgreSQL parse/bind phases, in milliseconds
+        return 3
     return 6 if name in _TIME_METRICS or name.endswith("_time") or name.endswith("_wait") else None
 
 

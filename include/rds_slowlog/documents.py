@@ -47,9 +47,17 @@ _MYSQL_FIELDS: Final[dict[str, str]] = {
 _PG_FIELDS: Final[dict[str, str]] = {
     "query_step": "query_step", "query_name": "query_name", "client_port": "client_port",
     "session_line": "session_line_number", "application_name": "application_name",
-    "sql_state": "sql_state_code", "log_level": "", "parameters": "parameters",
+    "sql_state": "sql_state_code", "log_level": "", "parameters": "parameters", "detail": "detail",
+    "context": "context", "session_id": "session_id", "pg_queryid": "query_id", "parse_ms": "parse_ms",
+    "bind_ms": "bind_ms",
 }
 _SAFE_KEY = re.compile(r"[^a-z0-9_]+")
+#: Elasticsearch ``long`` range. MariaDB/MySQL counters sometimes wrap (``Bytes_sent: 18446744073709551508``
+#: is -108 as an unsigned 64-bit value); such a value would make the whole document fail to index, so it is
+#: left out of the numeric field and recorded as ``slowlog.overflow: ["mysql.slowlog.bytes_sent=…"]`` with the
+#: flag ``counter_overflow`` instead.
+_LONG_MIN: Final = -(1 << 63)
+_LONG_MAX: Final = (1 << 63) - 1
 _iso_cache: dict[int, str] = {}
 
 
@@ -179,6 +187,7 @@ class DocumentBuilder:
             if e.db:
                 sl["schema"] = e.db
             extra: dict[str, Any] = {}
+            overflow: list[str] | None = None
             for k, v in e.attrs.items():
                 name = _MYSQL_FIELDS.get(k)
                 if name is None:
@@ -187,12 +196,20 @@ class DocumentBuilder:
                     else:
                         extra[_SAFE_KEY.sub("_", k.lower())] = v
                 elif name:
+                    if v.__class__ is int and (v > _LONG_MAX or v < _LONG_MIN):
+                        if overflow is None:
+                            overflow = []
+                        overflow.append(f"mysql.slowlog.{name}={v}")
+                        continue
                     if "." in name:
                         _set(sl, name, v)
                     else:
                         sl[name] = v
             if extra:
                 sl["extra"] = extra
+            if overflow:
+                slowlog["overflow"] = overflow
+                slowlog["flags"] = [*slowlog.get("flags", ()), "counter_overflow"]
             m: dict[str, Any] = {"slowlog": sl}
             if e.thread_id is not None:
                 m["thread_id"] = e.thread_id
@@ -212,6 +229,11 @@ class DocumentBuilder:
                     pl.setdefault("extra", {})[_SAFE_KEY.sub("_", k.lower())] = v
                 elif name:
                     if name == "parameters" and not self.store_query:
+                        continue
+                    if v.__class__ is int and (v > _LONG_MAX or v < _LONG_MIN):
+                        slowlog.setdefault("overflow", []).append(f"postgresql.log.{name}={v}")
+                        if "counter_overflow" not in slowlog.get("flags", ()):
+                            slowlog["flags"] = [*slowlog.get("flags", ()), "counter_overflow"]
                         continue
                     pl[name] = v
                 elif k == "log_level":

@@ -250,8 +250,8 @@ def test_prefix_attrs_app_session_line_sqlstate_queryid() -> None:
             "LOG:  duration: 778.166 ms  execute <unnamed>: select 1\n")
     out, _ = parse(text, log_line_prefix=prefix)
     a = out[0].attrs
-    assert a["session_line_number"] == 247 and a["session_id"] == "6405f0a0.1fc30"
-    assert a["sql_state_code"] == "00000" and a["application_name"] == "my app" and a["pg_queryid"] == 99
+    assert a["session_line"] == 247 and a["session_id"] == "6405f0a0.1fc30"
+    assert a["sql_state"] == "00000" and a["application_name"] == "my app" and a["pg_queryid"] == "99"
 
 
 def test_prefix_without_pid_still_pairs() -> None:
@@ -318,3 +318,14 @@ def test_non_statement_log_messages_are_not_taken_for_statements() -> None:
             "2020-01-01 00:00:00 UTC:h:u@d:[1]:LOG:  executed 3 things: fine\n")
     out, p = parse(text)
     assert out == [] and p.stats.noise_lines == 2
+
+
+@pytest.mark.parametrize("body", [b"x@" * 1_000_000, b"a:" * 1_000_000, b"(" * 2_000_000])
+def test_pathological_long_line_is_quarantined_quickly(body: bytes) -> None:
+    import time
+
+    line = b"2020-01-01 00:00:00 UTC:h:" + body + b"\n"
+    t0 = time.process_time()
+    out, p = parse(line)
+    assert out == [] and p.stats.quarantined_lines == 1
+    assert time.process_time() - t0 < 1.0  # bounded fields: no quadratic backtracking

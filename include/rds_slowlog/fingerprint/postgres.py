@@ -12,6 +12,8 @@ plus two small collapse passes:
 2. Constants become ``?``: ``'…'`` strings (``''`` escapes inside), ``E'…'`` (backslash escapes),
    ``B'…'``/``X'…'``/``U&'…'``, dollar-quoted ``$$…$$`` / ``$tag$…$tag$`` bodies, and numbers
    (integers, decimals, exponents, ``0x``/``0o``/``0b`` and ``1_000`` forms of PostgreSQL 16).
+   Unterminated strings and dollar quotes run to the end of the text, as in PostgreSQL's lexer (this also
+   keeps the scan linear: an opener never searches for its closer more than once).
 3. Bind parameters ``$1``, ``$2`` … become ``?`` too, so a query logged with literals (simple protocol)
    and the same query through a prepared statement (extended protocol) share one class.
 4. Digits inside identifiers are kept (``tbl_12``, ``t1.col2``): the tokenizer reads identifiers whole.
@@ -47,7 +49,7 @@ CACHE_SIZE: Final = 65536
 # One alternation; the first matching branch wins at each position. Order matters: E'…' before
 # identifiers, casts before identifiers, dollar quotes before parameters. Prefixed strings and numbers
 # carry a look-behind so that they are never taken from the middle of an identifier (``note'x'``,
-# ``tbl_12``) even by the fast pattern, which does not consume identifiers.
+# ``tbl_12``), which keeps the result the same as the fast pattern below, which skips identifiers.
 _IDENT: Final = r"(?:[^\W\d]|[\udc80-\udcff])[\w$\udc80-\udcff]*"  # letters/_ (any script), surrogate-escaped bytes
 _LITERALS: Final = rf"""
       (?P<comment>--[^\n]*|/\*(?:/\*(?:[^*]|\*(?!/))*(?:\*/|\Z)|[^*/]|\*(?!/)|/(?!\*))*(?:\*/|\Z))
@@ -56,7 +58,7 @@ _LITERALS: Final = rf"""
     | (?P<str>'(?:[^']|'')*(?:'|\Z))
     | (?P<uqid>(?<![\w$])[uU]&"(?:[^"]|"")*(?:"|\Z))
     | (?P<qid>"(?:[^"]|"")*(?:"|\Z))
-    | (?P<dollar>\$(?P<tag>(?:[^\W\d][\w]*)?)\$.*?\$(?P=tag)\$)
+    | (?P<dollar>\$(?P<tag>(?:[^\W\d][\w]*)?)\$.*?(?:\$(?P=tag)\$|\Z))
     | (?P<param>\$\d+)
     | (?P<cast>::\s*(?:"(?:[^"]|"")*"|{_IDENT})(?:\s*\.\s*(?:"(?:[^"]|"")*"|{_IDENT}))*
         (?:\s*\(\s*\d+(?:\s*,\s*\d+)*\s*\))?(?:\s*\[\s*\d*\s*\])*)
@@ -104,8 +106,6 @@ def _token(m: re.Match[str]) -> str:
     if kind == "cast":
         # keep the type (whitespace is collapsed later like everywhere else); a quoted type keeps its case
         return m.group() if '"' in m.group() else m.group().lower()
-    if kind == "tag":  # pragma: no cover - inner group, never lastgroup of a whole match
-        return m.group()
     return m.group()  # qid, uqid: quoted identifiers keep their case
 
 

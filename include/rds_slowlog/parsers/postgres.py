@@ -13,6 +13,16 @@ Why it looks the way it does:
   ``parse``/``bind`` durations are phases of the ``execute`` of the same pid that follows them
   (``attrs["parse_ms"]``/``attrs["bind_ms"]``); their lines count as noise, never as queries.
 
+Entry fields: ``duration`` in seconds, ``end_time`` = the line's timestamp (for a ``log_statement`` +
+``log_duration`` pair: the duration line's), ``start_time = end_time - duration``, ``thread_id`` = pid,
+``user``/``db``/``host`` (``ip`` too when the host is an address) from the prefix, provenance (offset,
+line, length) of the entry's first line through its last continuation/DETAIL line. ``attrs`` keys:
+``query_step`` (statement/execute), ``query_name`` (execute name), ``log_level``, ``parameters``
+(``DETAIL:  parameters:`` text), ``detail``/``context`` (other DETAIL/CONTEXT text), ``parse_ms``/
+``bind_ms`` (phases), and from the prefix when present: ``client_port`` (%r), ``session_line`` (%l),
+``application_name`` (%a), ``sql_state`` (%e), ``session_id`` (%c), ``pg_queryid`` (%Q, as text).
+Flags: ``unknown_tz``, ``no_duration``, ``invalid_utf8``.
+
 Time zones: ``%t``/``%m`` print the zone *abbreviation* of ``log_timezone`` (``UTC``, ``CET``, ``-03``).
 Numeric zones are exact. Known abbreviations come from :data:`TZ_OFFSETS` (extend or override it with the
 ``tz_offsets`` argument). An unknown abbreviation is treated as UTC and the entry is flagged
@@ -86,15 +96,19 @@ class PrefixError(ValueError):
 
 #: %h / host part of %r: ``[local]``, an IPv6 address (has a colon), an IPv4 address or host name, or
 #: nothing (background processes). Not a wildcard: IPv6 colons must not be taken for prefix separators.
-_HOST: Final = r"\[local\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.%]*|[\w.-]*"
+_HOST: Final = r"\[local\]|[0-9A-Fa-f.]{0,64}:[0-9A-Fa-f:.%]{0,64}|[\w.-]{0,255}"
+
+#: Free-text fields (user, database, application, …): PostgreSQL caps names at 63 bytes; the bound keeps
+#: a pathological multi-megabyte line from making the non-greedy fields backtrack quadratically.
+_FREE: Final = r".{0,255}?"
 
 # escape → (regex, capture name or None). Free-text fields are non-greedy: the severity that must follow
 # the prefix anchors them. When the separator itself occurs in a value (``%u@%d`` with user ``a@b``) the
 # line is split at the first separator that lets the whole line match.
 _ESCAPES: Final[dict[str, tuple[str, str | None]]] = {
-    "a": (r".*?", "app"),
-    "u": (r".*?", "user"),
-    "d": (r".*?", "db"),
+    "a": (_FREE, "app"),
+    "u": (_FREE, "user"),
+    "d": (_FREE, "db"),
     "h": (_HOST, "host"),
     "r": (rf"(?P<rhost>{_HOST})(?:\((?P<rport>\d+)\))?", None),
     "p": (r"\d+", "pid"),
@@ -105,8 +119,8 @@ _ESCAPES: Final[dict[str, tuple[str, str | None]]] = {
     "x": (r"\d*", None),
     "e": (r"[0-9A-Z]{5}", "sqlstate"),
     "Q": (r"-?\d+", "queryid"),
-    "i": (r".*?", None),
-    "b": (r".*?", None),
+    "i": (_FREE, None),
+    "b": (_FREE, None),
     "t": (rf"(?P<ts>{_TS}) (?P<tz>{_TZ})", None),
     "m": (rf"(?P<ts>{_TS})\.(?P<frac>\d{{3}}) (?P<tz>{_TZ})", None),
     "n": (r"(?P<epoch>\d+(?:\.\d+)?)", None),
@@ -152,11 +166,11 @@ def compile_prefix(log_line_prefix: str, *, fast: bool = False) -> re.Pattern[by
             pattern, name = re.sub(r"\(\?P<\w+>", "(?:", pattern), None
         else:
             seen |= groups
-        if fast and ".*?" in pattern:
+        if fast and _FREE in pattern:
             nxt = log_line_prefix[m.end():escapes[k + 1].start() if k + 1 < len(escapes) else None]
             if nxt and not nxt.startswith("%"):
                 stop = re.escape(nxt[0]) + ("(" if esc == "r" else "") + (" " if pad else "")
-                pattern = pattern.replace(".*?", f"[^{stop}\\n]*")
+                pattern = pattern.replace(_FREE, f"[^{stop}\\n]{{0,255}}")
         piece = f"(?P<{name}>{pattern})" if name else f"(?:{pattern})"
         parts.append(f" *{piece} *" if pad else piece)
     parts.append(re.escape(log_line_prefix[pos:]))
@@ -307,11 +321,11 @@ class PostgresLogParser:
         if app is not None:
             attrs["application_name"] = app
         if f.get("sqlstate"):
-            attrs["sql_state_code"] = f["sqlstate"].decode("ascii")  # type: ignore[union-attr]
+            attrs["sql_state"] = f["sqlstate"].decode("ascii")  # type: ignore[union-attr]
         if f.get("session"):
             attrs["session_id"] = f["session"].decode("ascii")  # type: ignore[union-attr]
         if f.get("queryid"):
-            attrs["pg_queryid"] = int(f["queryid"])  # type: ignore[arg-type]
+            attrs["pg_queryid"] = f["queryid"].decode("ascii")  # type: ignore[union-attr]
         pid = f.get("pid")
         return (self._text(f.get("user")), host, ip, self._text(f.get("db")),
                 int(pid) if pid else None, attrs)
@@ -358,7 +372,7 @@ class PostgresLogParser:
         if self._i_lineno:
             ln = m.group(self._i_lineno)
             if ln:
-                attrs["session_line_number"] = int(ln)
+                attrs["session_line"] = int(ln)
         unknown = False
         if self._i_ts:
             tk = m.group(self._i_ts, self._i_tz)

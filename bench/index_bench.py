@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Benchmark: our end-to-end chunk indexing (docs/s) against a raw ``_bulk`` of the same NDJSON, same server, same run.
+
+*Ours* = :func:`rds_slowlog.indexing.index_staging` on staged gzip chunks: read + sha256-verify each chunk,
+decompress, split the ``_id``/``_index`` tail off every line, batch by docs and bytes, send through the client
+library's ``streaming_bulk``, inspect every item. *Raw* = the same bulk bodies, built before the clock starts,
+POSTed one after the other with ``http.client`` on one keep-alive connection; the only check is
+``"errors":false`` in the response. Both use the same batch size; every round starts from deleted indices
+(with the templates installed), and the two sides alternate so server warm-up and merges hit both alike.
+
+Input: the first ``--docs`` entries of the benchmark MariaDB log made by ``bench/make_logs.py`` (real server
+output) when it exists, else the bundled sample logs replicated under distinct instance ids.
+
+    bench/index_bench.py [--engine elasticsearch|opensearch] [--docs N] [--rounds N] [--batch-size N]
+                         [--http-compress]
+
+The server comes from ES_URL / OPENSEARCH_URL or is started (and stopped) with scripts/search-engine.sh.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+
+import orjson  # noqa: E402
+
+from rds_slowlog.documents import DocumentBuilder  # noqa: E402
+from rds_slowlog.indexing import BulkOptions, build_client, index_staging, raw_request, split_line  # noqa: E402
+from rds_slowlog.pipeline import Classifiers, classified, read_path  # noqa: E402
+from rds_slowlog.staging import ChunkWriter, read_chunk, read_manifest  # noqa: E402
+from rds_slowlog.templates import install_templates  # noqa: E402
+
+BENCH_LOG = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rds-slowlog" / "bench" / \
+    "mysql-slowquery.log"
+PREFIX = "rds-bench"
+URL_VAR = {"elasticsearch": "ES_URL", "opensearch": "OPENSEARCH_URL"}
+
+
+def server_url(engine: str) -> tuple[str, bool]:
+    """(URL, whether we started it)."""
+    var = URL_VAR[engine]
+    if os.environ.get(var):
+        return os.environ[var], False
+    out = subprocess.run([str(ROOT / "scripts" / "search-engine.sh"), "start", engine], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        sys.exit(f"could not start {engine}: {out.stderr.strip()}")
+    return out.stdout.strip().split("=", 1)[1], True
+
+
+def stage(docs: int, base: str) -> tuple[int, str]:
+    """Stage ``docs`` documents into ``base``; returns (count, description of the input)."""
+    writer = ChunkWriter(base, chunk_size=5000)
+    classifiers = Classifiers()
+    n = 0
+    if BENCH_LOG.exists():
+        source = f"{BENCH_LOG} (first {docs} entries)"
+        builder = DocumentBuilder("bench", index_prefix=PREFIX)
+        run, stream = read_path(BENCH_LOG)
+        with stream:
+            for e, qc in classified(run, classifiers):
+                writer.add(orjson.dumps(builder.action(e, qc), option=orjson.OPT_APPEND_NEWLINE))
+                n += 1
+                if n >= docs:
+                    break
+    else:
+        source = "include/sample_logs/*.log replicated under distinct instance ids"
+        k = 0
+        while n < docs:
+            builder = DocumentBuilder(f"bench-{k}", index_prefix=PREFIX)
+            k += 1
+            for path in sorted((ROOT / "include" / "sample_logs").glob("*.log")):
+                run, stream = read_path(path)
+                with stream:
+                    for e, qc in classified(run, classifiers):
+                        if n >= docs:
+                            break
+                        writer.add(orjson.dumps(builder.action(e, qc), option=orjson.OPT_APPEND_NEWLINE))
+                        n += 1
+    writer.close()
+    return n, source
+
+
+def raw_bodies(base: str, batch_size: int) -> list[bytes]:
+    """The same documents as ready ``_bulk`` bodies (built outside the timed section)."""
+    bodies: list[bytes] = []
+    lines: list[bytes] = []
+    for info in read_manifest(base).chunks:
+        for line in read_chunk(f"{base}/{info.name}", info):
+            index, doc_id, source = split_line(line)
+            lines.append(b'{"index":{"_index":"' + index + b'","_id":"' + doc_id + b'"}}\n' + source + b"\n")
+            if len(lines) == batch_size:
+                bodies.append(b"".join(lines))
+                lines.clear()
+    if lines:
+        bodies.append(b"".join(lines))
+    return bodies
+
+
+def raw_bulk(url: str, bodies: list[bytes]) -> float:
+    """POST every body on one keep-alive connection; seconds taken."""
+    u = urlsplit(url)
+    headers = {"Content-Type": "application/x-ndjson"}
+    if u.username is not None:
+        cred = f"{unquote(u.username)}:{unquote(u.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+    conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(u.hostname, u.port, timeout=120)
+    t0 = time.monotonic()
+    for body in bodies:
+        conn.request("POST", "/_bulk?filter_path=errors", body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200 or b'"errors":false' not in data:
+            raise RuntimeError(f"raw bulk failed: HTTP {resp.status} {data[:300]!r}")
+    elapsed = time.monotonic() - t0
+    conn.close()
+    return elapsed
+
+
+def reset(client, engine: str) -> None:
+    status, body = raw_request(client, engine, "GET", f"/_cat/indices/{PREFIX}-*", params={"format": "json",
+                                                                                          "h": "index"})
+    names = [r["index"] for r in body] if status == 200 else []
+    if names:
+        raw_request(client, engine, "DELETE", "/" + ",".join(names))
+    install_templates(client, prefix=PREFIX, engine=engine)
+
+
+def count(client, engine: str) -> int:
+    raw_request(client, engine, "POST", f"/{PREFIX}-*/_refresh")
+    return raw_request(client, engine, "GET", f"/{PREFIX}-*/_count")[1]["count"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engine", choices=("elasticsearch", "opensearch"), default="elasticsearch")
+    ap.add_argument("--docs", type=int, default=50_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--http-compress", action="store_true", help="gzip our requests (raw never compresses)")
+    args = ap.parse_args()
+
+    url, started = server_url(args.engine)
+    try:
+        client = build_client(args.engine, url, http_compress=args.http_compress, timeout=120)
+        with tempfile.TemporaryDirectory(prefix="rds-index-bench-") as tmp:
+            n, source = stage(args.docs, tmp)
+            bodies = raw_bodies(tmp, args.batch_size)
+            mb = sum(map(len, bodies)) / 1e6
+            print(f"# {args.engine}: {n} docs, {mb:.1f} MB of bulk NDJSON, batch {args.batch_size}, "
+                  f"http_compress={args.http_compress}; input: {source}")
+            options = BulkOptions(batch_size=args.batch_size, max_chunk_bytes=100 * 1024 * 1024, es_timeout=120)
+            ours_s: list[float] = []
+            raw_s: list[float] = []
+            # round 0 warms the JVM and the page cache for both sides and is not counted
+            for r in range(-1, args.rounds):
+                for side in (("raw", "ours") if r % 2 == 0 else ("ours", "raw")):
+                    reset(client, args.engine)
+                    if side == "raw":
+                        secs = raw_bulk(url, bodies)
+                        if r >= 0:
+                            raw_s.append(secs)
+                    else:
+                        t0 = time.monotonic()
+                        stats = index_staging(client, tmp, engine=args.engine, options=options)
+                        secs = time.monotonic() - t0
+                        if r >= 0:
+                            ours_s.append(secs)
+                        if sum(s["indexed"] for _, s in stats) != n:
+                            raise RuntimeError(f"ours indexed {sum(s['indexed'] for _, s in stats)} of {n}")
+                    got = count(client, args.engine)
+                    if got != n:
+                        raise RuntimeError(f"{side}: {got} documents in the index, expected {n}")
+                    print(f"  {'warm-up' if r < 0 else f'round {r + 1}'} {side:>4}: {secs:7.2f}s  {n / secs:9.0f} docs/s")
+            raw_med, ours_med = statistics.median(raw_s), statistics.median(ours_s)
+            print(f"raw  {n / raw_med:9.0f} docs/s (median of {len(raw_s)})")
+            print(f"ours {n / ours_med:9.0f} docs/s (median of {len(ours_s)})")
+            print(f"ratio ours/raw = {raw_med / ours_med:.3f} (target >= 0.9)")
+            reset(client, args.engine)
+            raw_request(client, args.engine, "DELETE", f"/_index_template/{PREFIX}")
+    finally:
+        if started:
+            subprocess.run([str(ROOT / "scripts" / "search-engine.sh"), "stop", args.engine], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

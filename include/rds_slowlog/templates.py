@@ -1,0 +1,103 @@
+"""Component templates + one composable index template, installed idempotently on Elasticsearch or OpenSearch.
+
+The JSON bodies live in ``templates/*.json`` (package data) so that reviewers read mappings as mappings.
+``{prefix}`` in them is replaced by the index prefix; names are ``<prefix>-settings``, ``<prefix>-mappings``,
+``<prefix>-mappings-mysql``, ``<prefix>-mappings-postgresql`` and the index template ``<prefix>``, which matches
+``<prefix>-*``: the daily indices ``<prefix>-<engine>-YYYY.MM.DD`` that :mod:`rds_slowlog.documents` names.
+
+Why daily indices and not a data stream: documents are written with the ``index`` op and deterministic ids so a
+rerun overwrites instead of duplicating. A data stream accepts only ``create`` and routes by ``@timestamp`` to
+the *current* backing index, so after a rollover a rerun would add duplicates instead of overwriting them.
+
+Idempotence: each body carries ``_meta.rds_slowlog_sha256`` (a hash of the body we would send); a template whose
+stored hash matches is left alone, so installing on every run costs one GET per template and no cluster-state
+update. Servers normalise stored bodies (settings become strings, …), which is why bodies are not compared.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib import resources
+from typing import Any, Final
+
+from rds_slowlog.documents import DEFAULT_INDEX_PREFIX
+
+COMPONENTS: Final = (("settings", "settings.json"), ("mappings", "mappings-base.json"),
+                     ("mappings-mysql", "mappings-mysql.json"), ("mappings-postgresql", "mappings-postgresql.json"))
+INDEX_TEMPLATE_FILE: Final = "index-template.json"
+META_KEY: Final = "rds_slowlog_sha256"
+
+
+def _load(name: str) -> dict[str, Any]:
+    raw = (resources.files("rds_slowlog") / "templates" / name).read_text(encoding="utf-8")
+    body = json.loads(raw)
+    body.pop("_comment", None)
+    return body
+
+
+def _subst(obj: Any, prefix: str) -> Any:
+    if isinstance(obj, str):
+        return obj.replace("{prefix}", prefix)
+    if isinstance(obj, list):
+        return [_subst(x, prefix) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _subst(v, prefix) for k, v in obj.items()}
+    return obj
+
+
+def _stamp(body: dict[str, Any]) -> dict[str, Any]:
+    """Add ``_meta`` with the content hash (computed before the stamp, so it is stable)."""
+    sha = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    out = copy.deepcopy(body)
+    out["_meta"] = {**out.get("_meta", {}), "managed_by": "rds-slowlog", META_KEY: sha}
+    return out
+
+
+def load_templates(prefix: str = DEFAULT_INDEX_PREFIX) -> tuple[dict[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+    """``({component name: body}, (index template name, body))`` for ``prefix``, ready to PUT."""
+    if not prefix or prefix != prefix.lower() or any(c in prefix for c in ' "*\\<>|,/?#'):
+        raise ValueError(f"index prefix {prefix!r} is not a valid lowercase index name prefix")
+    components = {f"{prefix}-{suffix}": _stamp(_load(fname)) for suffix, fname in COMPONENTS}
+    index_body = _subst(_load(INDEX_TEMPLATE_FILE), prefix)
+    if set(index_body["composed_of"]) != set(components):
+        raise ValueError(f"{INDEX_TEMPLATE_FILE} composes {index_body['composed_of']}, COMPONENTS has {sorted(components)}")
+    return components, (prefix, _stamp(index_body))
+
+
+def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: str = "auto") -> dict[str, str]:
+    """Install (or update) the component templates, then the index template that composes them.
+
+    :param client: an ``elasticsearch.Elasticsearch`` or ``opensearchpy.OpenSearch`` client.
+    :param prefix: index prefix; templates apply to ``<prefix>-*``.
+    :param engine: ``elasticsearch``, ``opensearch`` or ``auto`` (from the client's type).
+    :return: ``{template name: "created" | "updated" | "unchanged"}`` in install order.
+    """
+    from rds_slowlog.indexing import raw_request, resolve_engine
+
+    engine = resolve_engine(client, engine)
+    components, (index_name, index_body) = load_templates(prefix)
+    result: dict[str, str] = {}
+    plan = [(f"/_component_template/{n}", "component_templates", "component_template", n, b)
+            for n, b in components.items()]
+    plan.append((f"/_index_template/{index_name}", "index_templates", "index_template", index_name, index_body))
+    for path, list_key, item_key, name, body in plan:
+        status, existing = raw_request(client, engine, "GET", path)
+        stored_sha = None
+        exists = False
+        if status == 200:
+            for item in existing.get(list_key, []):
+                if item.get("name") == name:
+                    exists = True
+                    stored_sha = (item.get(item_key, {}).get("_meta") or {}).get(META_KEY)
+        if stored_sha == body["_meta"][META_KEY]:
+            result[name] = "unchanged"
+            continue
+        status, resp = raw_request(client, engine, "PUT", path, body)
+        if status != 200:
+            raise RuntimeError(f"installing template {name} on {engine} failed with HTTP {status}: {resp}")
+        result[name] = "updated" if exists else "created"
+    return result
+
+
+__all__ = ["install_templates", "load_templates", "COMPONENTS"]

@@ -1,0 +1,348 @@
+"""rds_slowlog.indexing: unit tests of the pure parts, then the indexer against real Elasticsearch and OpenSearch."""
+from __future__ import annotations
+
+import gzip
+import http.client
+import pickle
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+from search_fixtures import (SAMPLE_LOGS, count, delete_indices, engine_url, es_url, make_client,  # noqa: F401
+                             os_url, prefix, stage_logs)
+
+from rds_slowlog.digest import Digest
+from rds_slowlog.exceptions import (BulkRequestRejected, FailureThresholdExceeded, IndexingError,
+                                    RetriesExhausted)
+from rds_slowlog.indexing import (DEAD_LETTER_SUFFIX, BulkOptions, ChunkIndexer, index_chunk, index_staging,
+                                  parse_threshold, raw_request, split_line)
+from rds_slowlog.pipeline import Classifiers, classified, read_path
+from rds_slowlog.staging import ChunkWriter, StagingError, chunk_urls
+
+SAMPLES = sorted(SAMPLE_LOGS.glob("*.log"))
+
+
+# ------------------------------------------------------------------------------------------- pure parts
+
+def test_split_line_fast_path_and_fallback() -> None:
+    line = b'{"a":{"_id":"nested"},"q":"x\\",\\"_id\\":\\"evil","_id":"abc123","_index":"p-mysql-2024.01.01"}\n'
+    index, doc_id, source = split_line(line)
+    assert (index, doc_id) == (b"p-mysql-2024.01.01", b"abc123")
+    assert orjson.loads(source) == {"a": {"_id": "nested"}, "q": 'x","_id":"evil'}
+    # other key order: the JSON fallback
+    index, doc_id, source = split_line(b'{"_index":"i","x":1,"_id":"d"}')
+    assert (index, doc_id, orjson.loads(source)) == (b"i", b"d", {"x": 1})
+    for bad in (b"not json\n", b"[1,2]\n", b'{"x":1}\n', b'{"_id":"","_index":"i"}\n'):
+        with pytest.raises(ValueError):
+            split_line(bad)
+
+
+def test_threshold_parsing_and_allowed_failures() -> None:
+    assert parse_threshold("5%") == pytest.approx(0.05)
+    assert parse_threshold("0.02") == pytest.approx(0.02)
+    assert parse_threshold("10") == 10
+    with pytest.raises(ValueError):
+        parse_threshold("-1")
+    assert BulkOptions(failure_threshold=0.01).allowed_failures(1000) == 10
+    assert BulkOptions(failure_threshold=0.01).allowed_failures(99) == 0
+    assert BulkOptions(failure_threshold=3).allowed_failures(10) == 3
+    assert BulkOptions(failure_threshold=0).allowed_failures(10**6) == 0
+    with pytest.raises(ValueError):
+        BulkOptions(batch_size=0)
+
+
+def test_exceptions_pickle_with_their_fields() -> None:
+    e = RetriesExhausted("chunk c: 3 document(s) still failing", "c", {"docs": 5, "indexed": 2},
+                         [{"_id": "x", "status": 429, "reason": "r"}])
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is RetriesExhausted and isinstance(back, IndexingError)
+    assert (str(back), back.chunk, back.stats, back.errors) == (str(e), "c", e.stats, e.errors)
+
+
+def test_batches_are_bounded_by_docs_and_bytes() -> None:
+    ix = ChunkIndexer.__new__(ChunkIndexer)     # only the batching half: no client needed
+    ix.options = BulkOptions(batch_size=3, max_chunk_bytes=160)
+    ix._text = False
+    from rds_slowlog.indexing import _Run
+
+    lines = [orjson.dumps({"q": "x" * n, "_id": f"id{i}", "_index": "i"}) + b"\n"
+             for i, n in enumerate([1, 1, 1, 1, 60, 60, 1, 200, 1])]
+    items = ix._items(lines, _Run("t", len(lines), 0))
+    # action + source + 2 newlines: 47 bytes for n=1, 106 for n=60, 246 for n=200
+    assert [it.size for it in items[:2]] == [47, 47] and items[4].size == 106
+    batches = [[it.doc_id for it in b] for b in ix._batches(items)]
+    assert batches == [["id0", "id1", "id2"], ["id3", "id4"], ["id5", "id6"], ["id7"], ["id8"]]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def _stage(tmp_path: Path, prefix: str, paths: list[Path] = SAMPLES, **kw: Any) -> tuple[str, int]:
+    base = str(tmp_path / "stage")
+    return base, stage_logs(paths, base, prefix, **kw)
+
+
+@pytest.fixture
+def target(engine_url: tuple[str, str], prefix: str):  # noqa: F811
+    engine, url = engine_url
+    client = make_client(engine, url)
+    from rds_slowlog.templates import install_templates
+
+    install_templates(client, prefix=prefix, engine=engine)
+    yield engine, url, client, prefix
+    delete_indices(client, engine, prefix)
+
+
+# ------------------------------------------------------------------------------------------- real servers
+
+def test_sample_logs_count_equals_entries_and_rerun_is_idempotent(target, tmp_path: Path) -> None:
+    engine, _, client, prefix = target
+    base, entries = _stage(tmp_path, prefix, chunk_size=150)
+    assert entries > 300
+    results = index_staging(client, base, engine=engine, options=BulkOptions(batch_size=64))
+    assert len(results) == 3
+    assert sum(s["indexed"] for _, s in results) == entries
+    assert all(s["failed"] == 0 and s["dead_lettered"] == 0 and s["bytes"] > 0 for _, s in results)
+    assert count(client, engine, prefix) == entries
+    first = chunk_urls(base)[0]
+    again = index_chunk(client, first, engine=engine)
+    assert again["indexed"] == again["docs"] == 150
+    assert count(client, engine, prefix) == entries       # same ids: overwritten, not duplicated
+    # the overflowed MariaDB counter (Bytes_sent: 18446744073709551508) is indexed, kept as a flag
+    status, body = raw_request(client, engine, "POST", f"/{prefix}-*/_search",
+                               {"query": {"term": {"slowlog.flags": "counter_overflow"}}, "size": 1})
+    assert status == 200 and body["hits"]["hits"], body
+    assert body["hits"]["hits"][0]["_source"]["slowlog"]["overflow"] == [
+        "mysql.slowlog.bytes_sent=18446744073709551508"]
+
+
+def test_percona_corpus_count(target, tmp_path: Path, percona_corpus: Path) -> None:
+    engine, _, client, prefix = target
+    paths = sorted(p for p in percona_corpus.iterdir() if p.is_file())
+    base, entries = _stage(tmp_path, prefix, paths, per_file_instance=True)
+    results = index_staging(client, base, engine=engine)
+    assert sum(s["indexed"] for _, s in results) == entries
+    assert count(client, engine, prefix) == entries
+
+
+def test_mapping_conflict_goes_to_dead_letter_and_the_rest_is_indexed(target, tmp_path: Path) -> None:
+    engine, _, client, prefix = target
+    base = str(tmp_path / "stage")
+    writer = ChunkWriter(base)
+    good = [{"event": {"duration": i}, "rds": {"instance": "x"}, "_id": f"good{i}", "_index": f"{prefix}-mysql-x"}
+            for i in range(20)]
+    bad = {"event": "not an object", "_id": "bad", "_index": f"{prefix}-mysql-x"}
+    for doc in good[:10] + [bad] + good[10:]:
+        writer.add(orjson.dumps(doc) + b"\n")
+    writer.add(b"this line is not a document\n")
+    writer.close()
+    url = chunk_urls(base)[0]
+    stats = index_chunk(client, url, engine=engine, options=BulkOptions(failure_threshold=2))
+    assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (22, 20, 2, 2)
+    assert count(client, engine, prefix) == 20
+    dead = sorted((orjson.loads(x) for x in Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines()),
+                  key=lambda d: d["_id"] is None)
+    assert [d["_id"] for d in dead] == ["bad", None]
+    assert dead[0]["status"] == 400 and "parsing" in dead[0]["reason"] and dead[0]["doc"]["_id"] == "bad"
+    assert dead[1]["raw"] == "this line is not a document" and "not a bulk-ready document" in dead[1]["reason"]
+    # over the threshold: a clear, picklable failure, and the dead letter is still written
+    Path(url + DEAD_LETTER_SUFFIX).unlink()
+    with pytest.raises(FailureThresholdExceeded) as ei:
+        index_chunk(client, url, engine=engine, options=BulkOptions(failure_threshold=0.05))
+    assert "2 of 22 document(s) were rejected" in str(ei.value) and ei.value.stats["indexed"] == 20
+    assert pickle.loads(pickle.dumps(ei.value)).stats == ei.value.stats
+    assert Path(url + DEAD_LETTER_SUFFIX).exists()
+
+
+def test_tampered_chunk_is_refused(target, tmp_path: Path) -> None:
+    engine, _, client, prefix = target
+    base, _ = _stage(tmp_path, prefix, SAMPLES[:1])
+    url = chunk_urls(base)[0]
+    Path(url).write_bytes(gzip.compress(b'{"x":1,"_id":"a","_index":"i"}\n'))
+    with pytest.raises(StagingError):
+        index_chunk(client, url, engine=engine)
+    assert count(client, engine, prefix) == 0
+
+
+def test_aggregation_equals_cli_digest(target, tmp_path: Path) -> None:
+    engine, _, client, prefix = target
+    base, entries = _stage(tmp_path, prefix)
+    index_staging(client, base, engine=engine)
+    assert count(client, engine, prefix) == entries
+    digest = Digest()
+    classifiers = Classifiers()
+    for path in SAMPLES:
+        run, stream = read_path(path)
+        with stream:
+            digest.add_all(classified(run, classifiers))
+    ranked = digest.ranked()
+    status, body = raw_request(client, engine, "POST", f"/{prefix}-*/_search", {
+        "size": 0, "aggs": {"q": {
+            "terms": {"field": "slowlog.query_id", "size": 10000,
+                      "order": [{"d": "desc"}, {"_count": "desc"}, {"_key": "asc"}]},
+            "aggs": {"d": {"sum": {"field": "event.duration"}}}}}})
+    assert status == 200, body
+    buckets = body["aggregations"]["q"]["buckets"]
+    assert len(buckets) == len(ranked) > 20
+    assert [b["key"] for b in buckets[:20]] == [c.qc.query_id for c in ranked[:20]]
+    by_id = {c.qc.query_id: c for c in ranked}      # beyond the top 20, equal totals may tie in any order
+    for b in buckets:
+        c = by_id[b["key"]]
+        assert b["doc_count"] == c.count
+        assert b["d"]["value"] / 1e9 == pytest.approx(c.query_time.total, rel=1e-9, abs=1e-6 * c.count)
+
+
+# ------------------------------------------------------------------------------------------- outages
+
+class FaultProxy:
+    """An HTTP reverse proxy in front of the real server that can go down or turn bulk items into 429s."""
+
+    def __init__(self, upstream: str) -> None:
+        u = urlsplit(upstream)
+        self.host, self.port = u.hostname, u.port
+        self.down = False                 # close connections without answering (a dead server)
+        self.down_after_bulks: int | None = None
+        self.item_429 = 0                 # next bulk answer: the first N items become 429
+        self.force_status: int | None = None  # answer every bulk request with this status
+        self.bulk_ids: list[list[str]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                is_bulk = "/_bulk" in self.path
+                if is_bulk and proxy.down_after_bulks is not None and len(proxy.bulk_ids) >= proxy.down_after_bulks:
+                    proxy.down = True
+                if proxy.down:
+                    self.close_connection = True
+                    return
+                if is_bulk and proxy.force_status:
+                    data = orjson.dumps({"error": {"type": "injected", "reason": "injected"},
+                                         "status": proxy.force_status})
+                    self.send_response(proxy.force_status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("X-elastic-product", "Elasticsearch")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if is_bulk:
+                    proxy.bulk_ids.append([orjson.loads(x)["index"]["_id"] for x in body.splitlines()[::2]])
+                conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                if is_bulk and proxy.item_429 and resp.status == 200:
+                    doc = orjson.loads(data)
+                    for item in doc["items"][:proxy.item_429]:
+                        op = next(iter(item.values()))
+                        op["status"] = 429
+                        op["error"] = {"type": "es_rejected_execution_exception", "reason": "injected"}
+                    doc["errors"] = True
+                    data = orjson.dumps(doc)
+                    proxy.item_429 = 0
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, original: str) -> str:
+        u = urlsplit(original)
+        auth = original.split("://", 1)[1].split("@", 1)[0] + "@" if u.username else ""
+        return f"http://{auth}127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxied(target):
+    engine, url, client, prefix = target
+    proxy = FaultProxy(url)
+    try:
+        yield engine, make_client(engine, proxy.url(url), timeout=10), client, prefix, proxy
+    finally:
+        proxy.close()
+
+
+def test_only_retriable_items_are_resent(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, entries = _stage(tmp_path, prefix, SAMPLES[:1])
+    proxy.item_429 = 3
+    sleeps: list[float] = []
+    opts = BulkOptions(batch_size=50, initial_backoff=2.0)
+    stats = index_staging(pclient, base, engine=engine, options=opts, sleep=sleeps.append, rand=lambda: 0.5)[0][1]
+    assert stats["indexed"] == entries and stats["retries"] == 3 and stats["failed"] == 0
+    assert proxy.bulk_ids[1] == proxy.bulk_ids[0][:3]          # the resend holds exactly the 429 items
+    assert sleeps == [2.0 * 0.75]                                # backoff × jitter factor (0.5 + 0.5·rand)
+    assert count(client, engine, prefix) == entries
+
+
+def test_outage_mid_run_is_retried_then_completes(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, entries = _stage(tmp_path, prefix)
+    proxy.down_after_bulks = 2
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:           # the server comes back during the second backoff
+        sleeps.append(s)
+        if len(sleeps) == 2:
+            proxy.down_after_bulks = None
+            proxy.down = False
+
+    opts = BulkOptions(batch_size=100, es_retry_count=4, initial_backoff=1.0, max_backoff=1.5)
+    results = index_staging(pclient, base, engine=engine, options=opts, sleep=sleep, rand=lambda: 0.999)
+    stats = results[0][1]
+    assert stats["indexed"] == entries and stats["failed"] == 0
+    assert stats["retries"] == 200                               # one batch of 100, resent twice
+    assert sleeps == [pytest.approx(1.0 * 0.9995), pytest.approx(1.5 * 0.9995)]    # capped by max_backoff
+    assert count(client, engine, prefix) == entries
+
+
+def test_server_stays_down_fails_clearly_and_rerun_completes_exactly(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, entries = _stage(tmp_path, prefix)
+    proxy.down_after_bulks = 1
+    sleeps: list[float] = []
+    with pytest.raises(RetriesExhausted) as ei:
+        index_staging(pclient, base, engine=engine, options=BulkOptions(batch_size=100, es_retry_count=2),
+                      sleep=sleeps.append)
+    err = ei.value
+    assert len(sleeps) == 2 and "still failing after 2 retries" in str(err) and "rerun the chunk" in str(err)
+    assert err.stats["indexed"] == 100 and err.stats["failed"] == 100
+    assert pickle.loads(pickle.dumps(err)).stats == err.stats
+    assert count(client, engine, prefix) == 100
+    results = index_staging(client, base, engine=engine)           # the rerun, server healthy
+    assert sum(s["indexed"] for _, s in results) == entries
+    assert count(client, engine, prefix) == entries
+
+
+def test_non_retriable_request_error_is_raised_at_once(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, _ = _stage(tmp_path, prefix, SAMPLES[:1])
+    proxy.force_status = 401               # e.g. credentials revoked: a resend cannot fix it
+    sleeps: list[float] = []
+    with pytest.raises(BulkRequestRejected) as ei:
+        index_staging(pclient, base, engine=engine, sleep=sleeps.append)
+    assert sleeps == [] and "refused with HTTP 401" in str(ei.value)
+    assert count(client, engine, prefix) == 0
