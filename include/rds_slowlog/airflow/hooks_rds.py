@@ -46,11 +46,11 @@ class RdsSlowLogHook(RdsHook):
 
     def get_slowlog_client(self) -> Any:
         """A boto3 RDS client from the connection, tuned for log downloads (not cached, unlike ``conn``)."""
-        from rds_slowlog.sources.rds import _log_retry
+        from rds_slowlog.sources.aws import register_retry_logging
 
         client = self.get_client_type(region_name=self.region_name,
                                       config=_client_config(self, self.max_attempts, 120))
-        client.meta.events.register("needs-retry.rds", _log_retry, unique_id="rds_slowlog.log_retry")
+        register_retry_logging(client)
         return client
 
     def get_log_source(self, instance: str, engine: str | None = None, **kwargs: Any) -> RdsLogSource:

@@ -63,42 +63,21 @@ def log_group_names(instance: str | None = None, cluster: str | None = None,
     return [f"{base}/{s}" for s in suffixes]
 
 
-def _log_retry(attempts: int = 0, response: Any = None, caught_exception: Any = None,
-               operation: Any = None, **_: Any) -> None:
-    """botocore ``needs-retry`` hook: log each failed attempt (botocore decides whether it is retried)."""
-    reason = None
-    if caught_exception is not None:
-        reason = type(caught_exception).__name__
-    elif response is not None:
-        http, parsed = response
-        code = (parsed or {}).get("Error", {}).get("Code") or ""
-        status = getattr(http, "status_code", 200)
-        if status >= 500 or code in _RETRIED_CODES:  # not e.g. ResourceNotFound: botocore never retries those
-            reason = code or f"HTTP {status}"
-    if reason is not None:
-        log.info("CloudWatch Logs %s attempt %d failed (%s); botocore retries if attempts remain",
-                 getattr(operation, "name", "?"), attempts, reason)
-
-
 def make_logs_client(region: str | None = None, endpoint_url: str | None = None, *, max_attempts: int = 10,
                      session: Any = None, **config: Any) -> Any:
     """A CloudWatch Logs client with adaptive retries (FilterLogEvents is throttled per account and region)
     and every failed attempt logged. Credentials come from the standard AWS chain through ``session``."""
-    import boto3
-    from botocore.config import Config
+    from rds_slowlog.sources.aws import make_client
 
-    cfg = {"retries": {"mode": "adaptive", "total_max_attempts": max_attempts}, "read_timeout": 60,
-           "connect_timeout": 20}
-    cfg.update(config)
-    session = session or boto3.Session()
-    client = session.client("logs", region_name=region, endpoint_url=endpoint_url, config=Config(**cfg))
-    register_retry_logging(client)
-    return client
+    return make_client("logs", region, endpoint_url, max_attempts=max_attempts, read_timeout=60, session=session,
+                       retried_codes=_RETRIED_CODES, **config)
 
 
 def register_retry_logging(client: Any) -> None:
     """Log each retried CloudWatch Logs call of ``client`` (used for clients built elsewhere, e.g. by a hook)."""
-    client.meta.events.register("needs-retry.cloudwatch-logs", _log_retry, unique_id="rds_slowlog.logs_retry")
+    from rds_slowlog.sources import aws
+
+    aws.register_retry_logging(client, _RETRIED_CODES)
 
 
 def _ms_from(start: float) -> int:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from rds_slowlog.logfile import _MAGIC
+from rds_slowlog.logfile import MAGIC
 from rds_slowlog.sources.base import DownloadReport, LogFileRef, Resume, SourceStream, StreamRaw
 from rds_slowlog.sources.rds import file_first_written, normalize_engine
 
@@ -72,7 +72,7 @@ def open_decompressed(fileobj: BinaryIO) -> tuple[BinaryIO, str | None]:
         head = fileobj.read(6)
         fileobj.seek(pos)
     # rds_slowlog.logfile's table: gzip.open / bz2.open / lzma.open accept an open file object as well
-    for magic, opener in _MAGIC:
+    for magic, opener in MAGIC:
         if head.startswith(magic):
             return opener(fileobj, "rb"), opener.__module__.replace("lzma", "xz")
     return fileobj, None

@@ -134,42 +134,15 @@ class Pacer:
             self._next = now + self.interval
 
 
-def _log_retry(attempts: int = 0, response: Any = None, caught_exception: Any = None,
-               operation: Any = None, **_: Any) -> None:
-    """botocore ``needs-retry`` hook: log each failed attempt (botocore decides whether it is retried)."""
-    reason = None
-    if caught_exception is not None:
-        reason = type(caught_exception).__name__
-    elif response is not None:
-        http, parsed = response
-        status = getattr(http, "status_code", 200)
-        code = (parsed or {}).get("Error", {}).get("Code")
-        if code or status >= 500:
-            reason = code or f"HTTP {status}"
-    if reason is not None:
-        log.info("RDS %s attempt %d failed (%s); botocore retries if attempts remain",
-                 getattr(operation, "name", "?"), attempts, reason)
-
-
 def make_rds_client(region: str | None = None, endpoint_url: str | None = None, *, max_attempts: int = 10,
                     session: Any = None, **config: Any) -> Any:
-    """An RDS client fit for log downloads: adaptive retries (client-side rate limiting on throttles), a long
-    read timeout for 1 MB portions, and every failed attempt logged. ``max_attempts`` counts the first try.
+    """An RDS client fit for log downloads: adaptive retries (client-side rate limiting on throttles), a
+    120 s read timeout for 1 MB portions, and every failed attempt logged. ``max_attempts`` counts the first
+    try; credentials come from the standard AWS chain through ``session``."""
+    from rds_slowlog.sources.aws import make_client
 
-    Credentials come from the standard AWS chain (environment, profile, instance/task role) through
-    ``session`` (a ``boto3.Session``; default: a new one). ``config`` goes to ``botocore.config.Config``.
-    """
-    import boto3
-    from botocore.config import Config
-
-    # total_max_attempts counts the first try; botocore's "max_attempts" key would mean retries (+1)
-    cfg = {"retries": {"mode": "adaptive", "total_max_attempts": max_attempts}, "read_timeout": 120,
-           "connect_timeout": 20}
-    cfg.update(config)
-    session = session or boto3.Session()
-    client = session.client("rds", region_name=region, endpoint_url=endpoint_url, config=Config(**cfg))
-    client.meta.events.register("needs-retry.rds", _log_retry, unique_id="rds_slowlog.log_retry")
-    return client
+    return make_client("rds", region, endpoint_url, max_attempts=max_attempts, read_timeout=120, session=session,
+                       **config)
 
 
 def _error_code(exc: BaseException) -> str | None:
