@@ -18,7 +18,7 @@ from rds_slowlog import __version__
 from rds_slowlog.digest import Digest
 from rds_slowlog.documents import DEFAULT_MAX_QUERY_CHARS, DocumentBuilder
 from rds_slowlog.entry import Entry
-from rds_slowlog.pipeline import Classifiers, LogRun, classified, read_path
+from rds_slowlog.pipeline import Classifiers, LogRun, classified, read_paths
 from rds_slowlog.stats import peak_rss_mb
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
@@ -99,17 +99,7 @@ def _progress(enabled: bool, total_bytes: int | None, label: str) -> Iterator[An
 
 
 def _iter_runs(args: argparse.Namespace, report: list[dict[str, Any]]) -> Iterator[tuple[LogRun, BinaryIO]]:
-    kw: dict[str, Any] = {}
-    if args.engine in ("postgres", "auto"):
-        kw["log_line_prefix"] = args.log_line_prefix
-    for path in args.logs:
-        try:
-            run, stream = read_path(path, args.engine, **kw)
-        except OSError as e:
-            print(f"rds-slowlog: {path}: {e.strerror or e}", file=sys.stderr)
-            report.append({"source": path, "error": str(e)})
-            continue
-        yield run, stream
+    return read_paths(args.logs, args.engine, log_line_prefix=args.log_line_prefix, errors=report)
 
 
 def _entries_with_progress(run: LogRun, classifiers: Classifiers, no_progress: bool):

@@ -118,33 +118,24 @@ def detect_target_type(url: str, *, username: str | None, password: str | None, 
 
 def _stage(args: argparse.Namespace, base: str) -> tuple[int, int, list[dict[str, Any]]]:
     """Parse every LOG into one staging directory; (entries, quarantined lines, per-file report)."""
-    from rds_slowlog.pipeline import Classifiers, classified, read_path
+    from rds_slowlog.pipeline import Classifiers, classified, read_paths
     from rds_slowlog.staging import ChunkWriter
 
     builder = DocumentBuilder(args.instance, index_prefix=args.index_prefix, max_query_chars=args.max_query_chars,
                               store_query=not args.fingerprint_only)
     classifiers = Classifiers()
     writer = ChunkWriter(base, chunk_size=args.chunk_size)
-    kw: dict[str, Any] = {}
-    if args.engine in ("postgres", "auto"):
-        kw["log_line_prefix"] = args.log_line_prefix
     entries = quarantined = 0
     report: list[dict[str, Any]] = []
     dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    for path in args.logs:
-        try:
-            run, stream = read_path(path, args.engine, **kw)
-        except OSError as e:
-            print(f"rds-slowlog: {path}: {e.strerror or e}", file=sys.stderr)
-            report.append({"source": path, "error": str(e)})
-            continue
+    for run, stream in read_paths(args.logs, args.engine, log_line_prefix=args.log_line_prefix, errors=report):
         with stream:
             add_line = writer.add
             for e, qc in classified(run, classifiers):
                 add_line(dumps(builder.action(e, qc), option=opt))
         entries += run.stats.entries
         quarantined += run.stats.quarantined_lines
-        report.append({"source": path, "engine": run.engine, "entries": run.stats.entries})
+        report.append({"source": run.source, "engine": run.engine, "entries": run.stats.entries})
     writer.close(instance=args.instance, ingest_run_id=builder.ingest_run_id)
     return entries, quarantined, report
 

@@ -2,7 +2,8 @@
 both read logs through here, so a local run and a DAG run parse identically."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,6 +44,24 @@ def read_path(path: str | Path, engine: str = "auto", **parser_kwargs: Any) -> t
     except OSError:
         run.size = None
     return run, stream
+
+
+def read_paths(paths: Iterable[str], engine: str = "auto", *, log_line_prefix: str | None = None,
+               errors: list[dict[str, Any]] | None = None) -> Iterator[tuple[LogRun, BinaryIO]]:
+    """Open and parse each path in turn; an unreadable file is reported on stderr and in ``errors``,
+    never raised, so one bad file does not stop a batch. The caller closes each stream."""
+    kw: dict[str, Any] = {}
+    if log_line_prefix is not None and engine in ("postgres", "auto"):
+        kw["log_line_prefix"] = log_line_prefix
+    for path in paths:
+        try:
+            run, stream = read_path(path, engine, **kw)
+        except OSError as e:
+            print(f"rds-slowlog: {path}: {e.strerror or e}", file=sys.stderr)
+            if errors is not None:
+                errors.append({"source": str(path), "error": str(e)})
+            continue
+        yield run, stream
 
 
 class Classifiers:

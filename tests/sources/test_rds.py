@@ -496,7 +496,7 @@ def test_source_paces_calls_and_counts_botocore_retries(mysql_emu, caplog: pytes
     name = "slowquery/mysql-slowquery.log.2024-03-01.10"
     ref = ref_for(src, name)
     emu.reset_calls()
-    with caplog.at_level(logging.INFO, logger="rds_slowlog.sources.rds"):
+    with caplog.at_level(logging.INFO, logger="rds_slowlog.sources"):
         stream = src.open(ref)
         assert read_all(stream) == (root / name).read_bytes()
     rep = stream.report

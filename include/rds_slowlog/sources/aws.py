@@ -68,3 +68,20 @@ def make_client(service: str, region: str | None = None, endpoint_url: str | Non
     client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=Config(**cfg))
     register_retry_logging(client, retried_codes)
     return client
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def retry_attempts(obj: Any) -> int:
+    """How many retries botocore made for a response (or a ClientError's response)."""
+    meta = obj.get("ResponseMetadata", {}) if isinstance(obj, dict) else {}
+    try:
+        return int(meta.get("RetryAttempts", 0) or 0)
+    except (TypeError, ValueError):
+        return 0

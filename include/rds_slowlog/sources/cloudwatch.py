@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from rds_slowlog.sources.aws import error_code as _error_code
+from rds_slowlog.sources.aws import retry_attempts as _retry_attempts
 from rds_slowlog.sources.base import DownloadReport, LogFileRef, Resume, SourceStream, StreamRaw
 from rds_slowlog.sources.rds import Pacer, normalize_engine
 
@@ -265,19 +267,6 @@ class CloudWatchLogSource:
             return resp
 
 
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
-    return None
-
-
-def _retry_attempts(obj: Any) -> int:
-    meta = obj.get("ResponseMetadata", {}) if isinstance(obj, dict) else {}
-    try:
-        return int(meta.get("RetryAttempts", 0) or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 class _CloudWatchRaw(StreamRaw):

@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import quote
 
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
+from rds_slowlog.sources.aws import error_code as _error_code
+from rds_slowlog.sources.aws import retry_attempts as _retry_attempts
 from rds_slowlog.sources.base import DownloadReport, LogFileRef, Loss, Resume, SourceStream, StreamRaw
 
 __all__ = [
@@ -145,19 +147,6 @@ def make_rds_client(region: str | None = None, endpoint_url: str | None = None, 
                        **config)
 
 
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
-    return None
-
-
-def _retry_attempts(obj: Any) -> int:
-    meta = obj.get("ResponseMetadata", {}) if isinstance(obj, dict) else {}
-    try:
-        return int(meta.get("RetryAttempts", 0) or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _marker_offset(marker: str | None) -> int | None:

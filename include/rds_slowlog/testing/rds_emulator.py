@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape as _xml_escape
 
 from rds_slowlog.logfile import open_log
+from rds_slowlog.sources.rds import normalize_engine
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
 
 __all__ = [
@@ -87,12 +88,10 @@ _PG_TIME = re.compile(
 
 def engine_family(engine: str) -> str:
     """Map an RDS engine name (``mysql``, ``mariadb``, ``aurora-mysql``, ``postgres``…) to its log layout."""
-    e = engine.lower()
-    if "postgres" in e:
-        return "postgres"
-    if "mysql" in e or "maria" in e:
-        return "mysql"
-    raise ValueError(f"unknown engine {engine!r}: expected mysql, mariadb, aurora-mysql or postgres")
+    family = normalize_engine(engine)
+    if family is None:
+        raise ValueError(f"an engine is required here, got {engine!r}")
+    return family
 
 
 def rotated_name(engine: str, hour: datetime | int, style: str = "dated") -> str:
