@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 
-.PHONY: install demo test test-fast conformance bench bench-logs clean
+.PHONY: install demo demo-index search-up search-down test test-fast conformance bench bench-logs bench-index clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,19 @@ install: $(STAMP)
 ## demo: parse the bundled sample logs and print a pt-query-digest-style report
 demo: install
 	$(VENV)/bin/rds-slowlog digest include/sample_logs/*.log --limit 10
+
+## demo-index: start a real local Elasticsearch, index the samples, show the top classes from the index
+demo-index: install
+	@eval "export $$(scripts/search-engine.sh start elasticsearch)" && \
+	  $(VENV)/bin/rds-slowlog index include/sample_logs/*.log --instance demo --target "$$ES_URL" && \
+	  $(PY) bench/top_queries.py "$$ES_URL"
+
+## search-up / search-down: a real single-node Elasticsearch (ENGINE=opensearch for OpenSearch)
+ENGINE ?= elasticsearch
+search-up:
+	@scripts/search-engine.sh start $(ENGINE)
+search-down:
+	@scripts/search-engine.sh stop $(ENGINE)
 
 ## test: the whole suite (conformance tests skip cleanly without ../shared or the reference tools)
 test: install
@@ -38,6 +51,9 @@ bench-logs: install
 ## bench: throughput and peak RSS against pt-query-digest and pgBadger on >= 200 MB real logs
 bench: install bench-logs
 	$(PY) bench/run.py
+
+bench-index: install
+	$(PY) bench/index_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

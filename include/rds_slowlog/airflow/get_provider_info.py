@@ -16,6 +16,12 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Turns AWS RDS slow-query logs (MySQL, MariaDB, Aurora MySQL, PostgreSQL) into "
                        "aggregated, searchable Elasticsearch/OpenSearch documents.",
         "versions": [__version__],
+        "hooks": [
+            {
+                "integration-name": "RDS slow-query logs",
+                "python-modules": ["rds_slowlog.airflow.hooks", "rds_slowlog.airflow.hooks_rds"],
+            }
+        ],
         "integrations": [
             {
                 "integration-name": "RDS slow-query logs",
