@@ -5,8 +5,11 @@
 decompress, split the ``_id``/``_index`` tail off every line, batch by docs and bytes, send through the client
 library's ``streaming_bulk``, inspect every item. *Raw* = the same bulk bodies, built before the clock starts,
 POSTed one after the other with ``http.client`` on one keep-alive connection; the only check is
-``"errors":false`` in the response. Both use the same batch size; every round starts from deleted indices
-(with the templates installed), and the two sides alternate so server warm-up and merges hit both alike.
+``"errors":false`` in the response. Like with like: same documents, same batch size, same server, one request
+in flight on both sides, compression on both sides or neither (``--http-compress``); every round starts from
+deleted indices (with the templates installed), a warm-up round is not counted, and the two sides alternate
+so server warm-up, merges and other load on the machine hit both alike. Each round prints both figures side
+by side, the machine's busy CPU (other processes on a small machine skew single rounds) and our CPU time.
 
 Input: the first ``--docs`` entries of the benchmark MariaDB log made by ``bench/make_logs.py`` (real server
 output) when it exists, else the bundled sample logs replicated under distinct instance ids.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import http.client
 import os
 import statistics
@@ -108,10 +112,13 @@ def raw_bodies(base: str, batch_size: int) -> list[bytes]:
     return bodies
 
 
-def raw_bulk(url: str, bodies: list[bytes]) -> float:
-    """POST every body on one keep-alive connection; seconds taken."""
+def raw_bulk(url: str, bodies: list[bytes], compress: bool = False, filter_path: str = "errors") -> float:
+    """POST every body on one keep-alive connection (gzipped in the timed loop when ``compress``, as the
+    client libraries do per request); seconds taken."""
     u = urlsplit(url)
     headers = {"Content-Type": "application/x-ndjson"}
+    if compress:
+        headers["Content-Encoding"] = "gzip"
     if u.username is not None:
         cred = f"{unquote(u.username)}:{unquote(u.password or '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
@@ -119,7 +126,8 @@ def raw_bulk(url: str, bodies: list[bytes]) -> float:
     conn = conn_cls(u.hostname, u.port, timeout=120)
     t0 = time.monotonic()
     for body in bodies:
-        conn.request("POST", "/_bulk?filter_path=errors", body=body, headers=headers)
+        conn.request("POST", f"/_bulk?filter_path={filter_path}", body=gzip.compress(body) if compress else body,
+                     headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         if resp.status != 200 or b'"errors":false' not in data:
@@ -127,6 +135,17 @@ def raw_bulk(url: str, bodies: list[bytes]) -> float:
     elapsed = time.monotonic() - t0
     conn.close()
     return elapsed
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, our process's CPU seconds) — to show contention per round."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        busy = float("nan")
+    return busy, time.process_time()
 
 
 def reset(client, engine: str) -> None:
@@ -149,7 +168,11 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=1000)
-    ap.add_argument("--http-compress", action="store_true", help="gzip our requests (raw never compresses)")
+    ap.add_argument("--http-compress", action="store_true",
+                    help="gzip the requests of both sides (ours through the client library, raw with gzip.compress)")
+    ap.add_argument("--raw-filter-path", default="errors",
+                    help="filter_path of the raw requests; 'errors,items.*.status,items.*.error' makes the server "
+                         "render the per-item answer ours asks for (default: errors, the minimal client)")
     args = ap.parse_args()
 
     url, started = server_url(args.engine)
@@ -160,34 +183,49 @@ def main() -> int:
             bodies = raw_bodies(tmp, args.batch_size)
             mb = sum(map(len, bodies)) / 1e6
             print(f"# {args.engine}: {n} docs, {mb:.1f} MB of bulk NDJSON, batch {args.batch_size}, "
-                  f"http_compress={args.http_compress}; input: {source}")
+                  f"http_compress={args.http_compress}; raw filter_path={args.raw_filter_path}; input: {source}")
             options = BulkOptions(batch_size=args.batch_size, max_chunk_bytes=100 * 1024 * 1024, es_timeout=120)
             ours_s: list[float] = []
             raw_s: list[float] = []
-            # round 0 warms the JVM and the page cache for both sides and is not counted
+            ratios: list[float] = []
+            print(f"  {'round':<8} {'raw docs/s':>11} {'ours docs/s':>12} {'ours/raw':>9}   machine CPU busy (of "
+                  f"{os.cpu_count()} cores) raw / ours   our CPU s")
+            # round 0 warms the JVM and the page cache for both sides and is not counted; the order of the two
+            # sides alternates so drift (merges, other load on the machine) hits both alike
             for r in range(-1, args.rounds):
+                secs: dict[str, float] = {}
+                busy: dict[str, float] = {}
+                ours_cpu = 0.0
                 for side in (("raw", "ours") if r % 2 == 0 else ("ours", "raw")):
                     reset(client, args.engine)
+                    b0, c0 = machine_busy()
                     if side == "raw":
-                        secs = raw_bulk(url, bodies)
-                        if r >= 0:
-                            raw_s.append(secs)
+                        secs[side] = raw_bulk(url, bodies, args.http_compress, args.raw_filter_path)
                     else:
                         t0 = time.monotonic()
                         stats = index_staging(client, tmp, engine=args.engine, options=options)
-                        secs = time.monotonic() - t0
-                        if r >= 0:
-                            ours_s.append(secs)
+                        secs[side] = time.monotonic() - t0
                         if sum(s["indexed"] for _, s in stats) != n:
                             raise RuntimeError(f"ours indexed {sum(s['indexed'] for _, s in stats)} of {n}")
+                    b1, c1 = machine_busy()
+                    busy[side] = (b1 - b0) / secs[side]
+                    if side == "ours":
+                        ours_cpu = c1 - c0
                     got = count(client, args.engine)
                     if got != n:
                         raise RuntimeError(f"{side}: {got} documents in the index, expected {n}")
-                    print(f"  {'warm-up' if r < 0 else f'round {r + 1}'} {side:>4}: {secs:7.2f}s  {n / secs:9.0f} docs/s")
+                ratio = secs["raw"] / secs["ours"]
+                if r >= 0:
+                    raw_s.append(secs["raw"])
+                    ours_s.append(secs["ours"])
+                    ratios.append(ratio)
+                print(f"  {'warm-up' if r < 0 else f'round {r + 1}':<8} {n / secs['raw']:11.0f} "
+                      f"{n / secs['ours']:12.0f} {ratio:9.3f}   {busy['raw']:5.2f} / {busy['ours']:5.2f}"
+                      f"{'':26}{ours_cpu:.2f}")
             raw_med, ours_med = statistics.median(raw_s), statistics.median(ours_s)
-            print(f"raw  {n / raw_med:9.0f} docs/s (median of {len(raw_s)})")
-            print(f"ours {n / ours_med:9.0f} docs/s (median of {len(ours_s)})")
-            print(f"ratio ours/raw = {raw_med / ours_med:.3f} (target >= 0.9)")
+            print(f"median of {len(raw_s)}: raw {n / raw_med:.0f} docs/s | ours {n / ours_med:.0f} docs/s | "
+                  f"ratio of medians {raw_med / ours_med:.3f} | median paired ratio {statistics.median(ratios):.3f} "
+                  f"(target >= 0.9)")
             reset(client, args.engine)
             raw_request(client, args.engine, "DELETE", f"/_index_template/{PREFIX}")
     finally:

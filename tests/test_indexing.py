@@ -18,8 +18,8 @@ from search_fixtures import (SAMPLE_LOGS, count, delete_indices, engine_url, es_
 from rds_slowlog.digest import Digest
 from rds_slowlog.exceptions import (BulkRequestRejected, FailureThresholdExceeded, IndexingError,
                                     RetriesExhausted)
-from rds_slowlog.indexing import (DEAD_LETTER_SUFFIX, BulkOptions, ChunkIndexer, index_chunk, index_staging,
-                                  parse_threshold, raw_request, split_line)
+from rds_slowlog.indexing import (DEAD_LETTER_SUFFIX, PREP_THREAD_NAME, BulkOptions, ChunkIndexer, _prepare,
+                                  index_chunk, index_staging, parse_threshold, raw_request, split_line)
 from rds_slowlog.pipeline import Classifiers, classified, read_path
 from rds_slowlog.staging import ChunkWriter, StagingError, chunk_urls
 
@@ -64,18 +64,30 @@ def test_exceptions_pickle_with_their_fields() -> None:
 
 
 def test_batches_are_bounded_by_docs_and_bytes() -> None:
-    ix = ChunkIndexer.__new__(ChunkIndexer)     # only the batching half: no client needed
-    ix.options = BulkOptions(batch_size=3, max_chunk_bytes=160)
-    ix._text = False
-    from rds_slowlog.indexing import _Run
-
     lines = [orjson.dumps({"q": "x" * n, "_id": f"id{i}", "_index": "i"}) + b"\n"
              for i, n in enumerate([1, 1, 1, 1, 60, 60, 1, 200, 1])]
-    items = ix._items(lines, _Run("t", len(lines), 0))
+    batches = list(_prepare(lines, 3, 160, False))
     # action + source + 2 newlines: 47 bytes for n=1, 106 for n=60, 246 for n=200
-    assert [it.size for it in items[:2]] == [47, 47] and items[4].size == 106
-    batches = [[it.doc_id for it in b] for b in ix._batches(items)]
-    assert batches == [["id0", "id1", "id2"], ["id3", "id4"], ["id5", "id6"], ["id7"], ["id8"]]
+    assert [[orjson.loads(a)["index"]["_id"] for a, _ in b.actions] for b in batches] == [
+        ["id0", "id1", "id2"], ["id3", "id4"], ["id5", "id6"], ["id7"], ["id8"]]
+    assert [b.pos for b in batches] == [[0, 1, 2], [3, 4], [5, 6], [7], [8]]
+    a, src = batches[0].actions[0]
+    assert len(a) + len(src) + 2 == 47 and orjson.loads(src) == {"q": "x"}
+    assert sum(len(a) + len(s) + 2 for a, s in batches[1].actions) == 47 + 106
+
+
+def test_prepare_keeps_bad_lines_and_positions_and_escapes_slow_path_ids() -> None:
+    lines = [b'{"x":1,"_id":"a","_index":"i"}\n', b"garbage\n",
+             b'{"_index":"i","_id":"q\\"uote","x":2}\n',        # slow path: an id that needs escaping
+             b'{"x":"\xc3\xa9","_id":"c","_index":"i"}\n']
+    (b,) = _prepare(lines, 10, 1 << 20, False)
+    assert b.pos == [0, 2, 3] and [p for p, _ in b.bad] == [1] and "not a bulk-ready" in b.bad[0][1]
+    assert orjson.loads(b.actions[1][0]) == {"index": {"_index": "i", "_id": 'q"uote'}}
+    (t,) = _prepare(lines, 10, 1 << 20, True)      # text mode (opensearch-py): same documents as str
+    assert all(isinstance(a, str) and isinstance(s, str) for a, s in t.actions)
+    assert t.actions[2][1] == '{"x":"é"}' and [p for p, _ in t.bad] == [1]
+    # a batch made only of bad lines still carries them (so they are dead-lettered, in order)
+    assert [(x.pos, [p for p, _ in x.bad]) for x in _prepare([b"a\n", b"b\n"], 10, 100, False)] == [([], [0, 1])]
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -143,9 +155,8 @@ def test_mapping_conflict_goes_to_dead_letter_and_the_rest_is_indexed(target, tm
     stats = index_chunk(client, url, engine=engine, options=BulkOptions(failure_threshold=2))
     assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (22, 20, 2, 2)
     assert count(client, engine, prefix) == 20
-    dead = sorted((orjson.loads(x) for x in Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines()),
-                  key=lambda d: d["_id"] is None)
-    assert [d["_id"] for d in dead] == ["bad", None]
+    dead = [orjson.loads(x) for x in Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines()]
+    assert [d["_id"] for d in dead] == ["bad", None]              # chunk line order
     assert dead[0]["status"] == 400 and "parsing" in dead[0]["reason"] and dead[0]["doc"]["_id"] == "bad"
     assert dead[1]["raw"] == "this line is not a document" and "not a bulk-ready document" in dead[1]["reason"]
     # over the threshold: a clear, picklable failure, and the dead letter is still written
@@ -165,6 +176,31 @@ def test_tampered_chunk_is_refused(target, tmp_path: Path) -> None:
     with pytest.raises(StagingError):
         index_chunk(client, url, engine=engine)
     assert count(client, engine, prefix) == 0
+
+
+def _pipeline_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("rds-slowlog-bulk", PREP_THREAD_NAME))]
+
+
+def test_pipelined_chunks_yield_in_order_and_a_bad_later_chunk_sends_nothing(target, tmp_path: Path) -> None:
+    engine, _, client, prefix = target
+    base, entries = _stage(tmp_path, prefix, chunk_size=150)
+    urls = chunk_urls(base)
+    assert len(urls) == 3
+    Path(urls[2]).write_bytes(gzip.compress(b'{"x":1,"_id":"a","_index":"i"}\n'))   # read ahead, refused
+    indexer = ChunkIndexer(client, engine=engine, options=BulkOptions(batch_size=40))
+    seen: list[str] = []
+    with pytest.raises(StagingError):
+        for url, stats in indexer.iter_chunks((u, None) for u in urls):
+            seen.append(url)
+            assert stats["indexed"] == stats["docs"] == 150
+    assert seen == urls[:2]
+    assert count(client, engine, prefix) == 300           # nothing of the tampered chunk went out
+    assert _pipeline_threads() == []                        # preparing and sending threads are gone
+    gen = indexer.iter_chunks([(urls[0], None), (urls[1], None)])
+    assert next(gen)[0] == urls[0]
+    gen.close()                                             # abandoned early: the gated batch is dropped
+    assert _pipeline_threads() == []
 
 
 def test_aggregation_equals_cli_digest(target, tmp_path: Path) -> None:
@@ -332,6 +368,7 @@ def test_server_stays_down_fails_clearly_and_rerun_completes_exactly(proxied, tm
     assert err.stats["indexed"] == 100 and err.stats["failed"] == 100
     assert pickle.loads(pickle.dumps(err)).stats == err.stats
     assert count(client, engine, prefix) == 100
+    assert _pipeline_threads() == []
     results = index_staging(client, base, engine=engine)           # the rerun, server healthy
     assert sum(s["indexed"] for _, s in results) == entries
     assert count(client, engine, prefix) == entries

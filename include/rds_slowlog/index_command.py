@@ -180,18 +180,18 @@ def run(args: argparse.Namespace) -> int:
         indexer = ChunkIndexer(client, engine=kind, options=options)
         total = empty()
         total["entries"], total["quarantined"] = entries, quarantined
-        for info in read_manifest(base).chunks:
-            url = join(base, info.name)
-            try:
-                stats = indexer.index_chunk(url, info)
-            except IndexingError as e:
-                print(f"rds-slowlog index: {e}", file=sys.stderr)
-                print(orjson.dumps({"chunk": info.name, "error": type(e).__name__, **e.stats}).decode())
-                total = add(total, e.stats)  # type: ignore[arg-type]
-                failed = True
-                break
-            print(orjson.dumps({"chunk": info.name, **stats}).decode())
-            total = add(total, stats)
+        chunks = [(join(base, info.name), info) for info in read_manifest(base).chunks]
+        try:
+            # pipelined: the next chunk is read and prepared while the current one is on the server
+            for url, stats in indexer.iter_chunks(chunks):
+                print(orjson.dumps({"chunk": url.rsplit("/", 1)[-1], **stats}).decode())
+                total = add(total, stats)
+        except IndexingError as e:
+            print(f"rds-slowlog index: {e}", file=sys.stderr)
+            chunk = (e.chunk or "").rsplit("/", 1)[-1]
+            print(orjson.dumps({"chunk": chunk, "error": type(e).__name__, **e.stats}).decode())
+            total = add(total, e.stats)  # type: ignore[arg-type]
+            failed = True
         total["seconds"] = round(time.monotonic() - started, 3)
         total["peak_rss_mb"] = round(peak_rss_mb(), 1)
         print(orjson.dumps({"total": True, **total}).decode())

@@ -13,6 +13,10 @@ How a chunk is sent (and why):
   as in ``elasticsearch.helpers``). Each batch is one ``_bulk`` request sent through the client library's own
   ``streaming_bulk`` (``raise_on_error=False``: per-item results come back to us; ``max_retries=0``: the
   helper's blocking, jitter-free retry is not used).
+* **Preparation overlaps sending** (:class:`ChunkIndexer`): a helper thread reads, verifies, decompresses and
+  batches (also the next chunk) at most :data:`PREP_QUEUE_DEPTH` batches ahead while the calling thread sends
+  one request at a time and handles its items — so the server never waits for our preparation, and retries,
+  sleeps, results and exceptions stay in order on the calling thread.
 * **One retry layer** (``es_retry_count``): per batch, only the items that failed with 429/502/503/504 — or
   the whole batch when the request itself failed with one of those, a connection error or a timeout — are
   resent after ``min(max_backoff, initial_backoff·2^(attempt-1))`` scaled by a jitter in [0.5, 1). The
@@ -20,9 +24,9 @@ How a chunk is sent (and why):
   Elasticsearch; a shallow client copy with ``max_retries=0`` on OpenSearch) so attempts never multiply.
   Resending is safe because ids are deterministic and the op is ``index`` (overwrite).
 * **Permanent item failures** (mapping/parsing errors, …) go to ``<chunk>.deadletter.ndjson`` next to the
-  chunk — one line per document: reason, status, the server's error and the original document. More of them
-  than ``failure_threshold`` raises :class:`~rds_slowlog.exceptions.FailureThresholdExceeded` (after the
-  dead letter is written). Retriable failures left after the last retry raise
+  chunk — one line per document, in chunk line order: reason, status, the server's error and the original
+  document. More of them than ``failure_threshold`` raises
+  :class:`~rds_slowlog.exceptions.FailureThresholdExceeded` (after the dead letter is written). Retriable failures left after the last retry raise
   :class:`~rds_slowlog.exceptions.RetriesExhausted`: rerunning the chunk completes it. A whole request
   refused for a non-retriable reason (401, 403, 413, …) raises
   :class:`~rds_slowlog.exceptions.BulkRequestRejected` at once: no document is to blame.
@@ -32,12 +36,17 @@ Airflow hooks build it. Sleeps and jitter are injectable for tests.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
+import queue
 import random
 import re
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -54,6 +63,13 @@ log = logging.getLogger(__name__)
 ENGINES: Final = ("elasticsearch", "opensearch")
 RETRIABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 DEAD_LETTER_SUFFIX: Final = ".deadletter.ndjson"
+#: Prepared batches that may wait for the sending thread (bounds read-ahead memory to ~2 requests + 1 chunk).
+PREP_QUEUE_DEPTH: Final = 2
+PREP_THREAD_NAME: Final = "rds-slowlog-bulk-prep"
+SEND_THREAD_NAME: Final = "rds-slowlog-bulk-send"
+#: Seconds the sending thread gets to itself once its batch may go (serialising the body and writing it take
+#: ~1-2 ms of GIL time; competing Python threads would stretch that gap, during which the server is idle).
+SEND_HEADSTART: Final = 0.002
 #: ``{"reason", "status", "_id"}`` samples kept on exceptions (plain values, so they pickle).
 _MAX_ERROR_SAMPLES: Final = 10
 
@@ -214,26 +230,8 @@ def parse_threshold(value: str) -> float:
 
 # ------------------------------------------------------------------------------------------- items
 
-class _Item:
-    """One document on its way: the bulk action and source (bytes or str, per client library) and the line."""
-
-    __slots__ = ("action", "data", "line", "size", "doc_id")
-
-    def __init__(self, action: Any, data: Any, line: bytes, size: int, doc_id: str) -> None:
-        self.action = action
-        self.data = data
-        self.line = line
-        self.size = size
-        self.doc_id = doc_id
-
-
-def split_line(line: bytes) -> tuple[bytes, bytes, bytes]:
-    """``(index, id, source)`` of a bulk-ready document line; :class:`ValueError` when it is not one."""
-    pos = line.rfind(_TAIL_START)
-    if pos > 0:
-        m = _TAIL.fullmatch(line, pos)
-        if m is not None:
-            return m.group(2), m.group(1), line[:pos] + b"}"
+def _slow_parts(line: bytes) -> tuple[str, str, bytes]:
+    """``(index, id, source)`` of a line whose tail is not the fast-path shape (a JSON parse)."""
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as e:
@@ -243,13 +241,118 @@ def split_line(line: bytes) -> tuple[bytes, bytes, bytes]:
     doc_id, index = doc.pop("_id", None), doc.pop("_index", None)
     if not isinstance(doc_id, str) or not doc_id or not isinstance(index, str) or not index:
         raise ValueError("document has no string _id and _index")
-    return index.encode(), doc_id.encode(), orjson.dumps(doc)
+    return index, doc_id, orjson.dumps(doc)
+
+
+def split_line(line: bytes) -> tuple[bytes, bytes, bytes]:
+    """``(index, id, source)`` of a bulk-ready document line; :class:`ValueError` when it is not one.
+
+    ``index`` and ``id`` are the raw JSON string contents (no escapes on the fast path).
+    """
+    pos = line.rfind(_TAIL_START)
+    if pos > 0:
+        m = _TAIL.fullmatch(line, pos)
+        if m is not None:
+            return m.group(2), m.group(1), line[:pos] + b"}"
+    index, doc_id, source = _slow_parts(line)
+    return index.encode(), doc_id.encode(), source
+
+
+class _Batch:
+    """One ``_bulk`` request's worth of documents, prepared off the sending thread.
+
+    ``actions[k]`` is the ``(action line, source)`` pair handed to ``streaming_bulk`` as is (bytes for
+    elasticsearch-py; str for opensearch-py, whose helper joins text); ``pos[k]`` is that document's line number
+    in its chunk — the dead letter is written in line order and the original line is looked up only on failure,
+    so nothing but the pair is built per document. ``bad`` lists ``(line number, reason)`` of the lines met
+    while building this batch that are not bulk-ready documents.
+    """
+
+    __slots__ = ("actions", "pos", "bad")
+
+    def __init__(self, actions: list[tuple[Any, Any]], pos: list[int], bad: list[tuple[int, str]]) -> None:
+        self.actions = actions
+        self.pos = pos
+        self.bad = bad
+
+    def subset(self, ks: list[int]) -> _Batch:
+        return _Batch([self.actions[k] for k in ks], [self.pos[k] for k in ks], [])
+
+
+def _action_line(index: str, doc_id: str) -> bytes:
+    return orjson.dumps({"index": {"_index": index, "_id": doc_id}})
+
+
+def _prepare(lines: Sequence[bytes], max_docs: int, max_bytes: int, text: bool) -> Iterator[_Batch]:
+    """Cut ``lines`` into batches bounded by docs and bytes (action + source + 2 newlines per document).
+
+    The fast path costs a reverse byte search, one anchored regex match and two concatenations per document;
+    lines of another shape go through :func:`_slow_parts` (whose ids may need JSON escaping, hence
+    :func:`_action_line`).
+    """
+    fullmatch = _TAIL.fullmatch
+    actions: list[tuple[Any, Any]] = []
+    pos: list[int] = []
+    bad: list[tuple[int, str]] = []
+    size = 0
+    for p, line in enumerate(lines):
+        cut = line.rfind(_TAIL_START)
+        m = fullmatch(line, cut) if cut > 0 else None
+        if m is not None:
+            action = b'{"index":{"_index":"%s","_id":"%s"}}' % (m[2], m[1])
+            source = line[:cut] + b"}"
+        else:
+            try:
+                index, doc_id, source = _slow_parts(line)
+            except ValueError as e:
+                bad.append((p, f"not a bulk-ready document: {e}"))
+                continue
+            action = _action_line(index, doc_id)
+        n = len(action) + len(source) + 2
+        if actions and (len(actions) >= max_docs or size + n > max_bytes):
+            yield _Batch(actions, pos, bad)
+            actions, pos, bad, size = [], [], [], 0
+        if text:
+            actions.append((action.decode(), source.decode("utf-8", "surrogatepass")))
+        else:
+            actions.append((action, source))
+        pos.append(p)
+        size += n
+    if actions or bad:
+        yield _Batch(actions, pos, bad)
+
+
+def _action_id(action: Any) -> str | None:
+    """The ``_id`` of an action line (only called for failed documents)."""
+    try:
+        return str(orjson.loads(action)["index"]["_id"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+class _Job:
+    """One chunk to index: its name, how to load its lines (run on the preparing thread), its dead letter."""
+
+    __slots__ = ("name", "load", "dead_letter_url")
+
+    def __init__(self, name: str, load: Callable[[], Sequence[bytes]], dead_letter_url: str | None) -> None:
+        self.name = name
+        self.load = load
+        self.dead_letter_url = dead_letter_url
 
 
 # ------------------------------------------------------------------------------------------- indexer
 
 class ChunkIndexer:
-    """Indexes chunks with one client; keeps no state between chunks except the prepared client."""
+    """Indexes chunks with one client; keeps no state between chunks except the prepared client.
+
+    Sending is pipelined: a helper thread loads the chunks (read, sha256, gunzip), splits lines and builds the
+    batches, at most :data:`PREP_QUEUE_DEPTH` batches ahead (so memory stays bounded), while the calling thread
+    sends them one at a time through ``streaming_bulk``, inspects every item, retries and dead-letters. So the
+    preparation of batch *k+1* — including the first batch of the next chunk — overlaps the server's work on
+    batch *k*, the server still sees one request at a time (as with any single-connection client), and all
+    results, retries, sleeps and exceptions stay on the calling thread in batch order.
+    """
 
     def __init__(self, client: Any, *, engine: str = "auto", options: BulkOptions | None = None,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random) -> None:
@@ -261,7 +364,8 @@ class ChunkIndexer:
         if self.engine == "elasticsearch":
             from elasticsearch.helpers import streaming_bulk
 
-            self._client = client.options(request_timeout=o.es_timeout, max_retries=0, retry_on_timeout=False)
+            self._client = _with_fast_serializers(
+                client.options(request_timeout=o.es_timeout, max_retries=0, retry_on_timeout=False))
             self._bulk_kwargs: dict[str, Any] = {}
             self._text = False
         else:
@@ -277,140 +381,295 @@ class ChunkIndexer:
 
     def index_chunk(self, url: str, expected: ChunkInfo | None = None, *, verify: bool = True) -> Stats:
         """Index one staged chunk (verified against its manifest entry unless ``verify=False``)."""
-        if expected is None and verify:
-            expected = chunk_info(url)
-        lines = list(read_chunk(url, expected))
-        return self.index_lines(lines, name=url, dead_letter_url=url + DEAD_LETTER_SUFFIX)
+        return list(self.iter_chunks([(url, expected)], verify=verify))[0][1]
+
+    def iter_chunks(self, chunks: Iterable[tuple[str, ChunkInfo | None]], *,
+                    verify: bool = True) -> Iterator[tuple[str, Stats]]:
+        """Index staged chunks in order, yielding ``(url, stats)`` as each completes.
+
+        The next chunk is read and prepared while the current one is being sent. A failing chunk raises (with
+        its stats on the exception) after the chunks before it were yielded; nothing of a later chunk has been
+        sent by then. Closing the generator early stops the preparing thread.
+        """
+        def job(url: str, info: ChunkInfo | None) -> _Job:
+            def load() -> Sequence[bytes]:
+                expected = chunk_info(url) if info is None and verify else info
+                return list(read_chunk(url, expected))
+            return _Job(url, load, url + DEAD_LETTER_SUFFIX)
+
+        return self._pipeline(job(url, info) for url, info in chunks)
 
     def index_lines(self, lines: Sequence[bytes], *, name: str = "<lines>",
                     dead_letter_url: str | None = None) -> Stats:
         """Index bulk-ready NDJSON lines; the dead letter goes to ``dead_letter_url`` (if any)."""
-        t0 = time.monotonic()
-        run = _Run(name, len(lines), sum(map(len, lines)))
-        items = self._items(lines, run)
+        return list(self._pipeline([_Job(name, lambda: lines, dead_letter_url)]))[0][1]
+
+    # ---- pipeline
+
+    def _pipeline(self, jobs: Iterable[_Job]) -> Iterator[tuple[str, Stats]]:
+        """Run the preparing thread and the two-slot send pipeline; yields each chunk's stats in order.
+
+        Batch *k+1* is handed to a sending thread as soon as it is prepared: that thread runs
+        ``streaming_bulk`` on it, whose per-document chunking happens while batch *k* is still on the server,
+        and then waits at its :class:`_Gate` — the helper sends only once it has consumed all actions, so the
+        request goes out when batch *k* (with its retries) is done. One request is in flight at any time, in
+        batch order; results are handled here, on the calling thread.
+        """
+        q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREP_QUEUE_DEPTH)
+        stop = threading.Event()
+        worker = threading.Thread(target=self._produce, args=(jobs, q, stop), name=PREP_THREAD_NAME, daemon=True)
+        worker.start()
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=SEND_THREAD_NAME)
+        pending: deque[_Send | _Run] = deque()    # in order: sends not yet completed, chunks not yet finished
+        run: _Run | None = None
         try:
-            for batch in self._batches(items):
-                self._send_with_retries(batch, run)
+            while True:
+                kind, obj = q.get()
+                if kind == "batch":
+                    assert run is not None
+                    for p, reason in obj.bad:
+                        run.dead(p, None, reason, None)
+                    if not obj.actions:
+                        continue
+                    send = _Send(obj, run)
+                    send.future = pool.submit(self._request, obj.actions, send.gate)
+                    pending.append(send)
+                    while pending[0] is not send:   # the new batch is being chunked meanwhile
+                        head = pending.popleft()
+                        if isinstance(head, _Send):
+                            self._complete(head)
+                        else:
+                            yield head.name, self._finish(head)
+                    send.gate.open()
+                    # Let the sending thread serialise and write its request before this thread (and, through
+                    # the queue, the preparing one) start more Python work: they would take the GIL from it.
+                    if send.gate.passed.wait(SEND_HEADSTART):
+                        time.sleep(SEND_HEADSTART)
+                elif kind == "start":
+                    run = obj
+                    run.t0 = time.monotonic()
+                elif kind == "end":
+                    assert run is not None
+                    pending.append(run)
+                else:
+                    while pending:
+                        head = pending.popleft()
+                        if isinstance(head, _Send):
+                            self._complete(head)
+                        else:
+                            yield head.name, self._finish(head)
+                    if kind == "error":
+                        raise obj
+                    return
+        finally:
+            stop.set()
+            for item in pending:
+                if isinstance(item, _Send):
+                    item.gate.cancel()      # a batch waiting at its gate is never sent
+            pool.shutdown(wait=True)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    q.get_nowait()
+            worker.join()
+
+    def _produce(self, jobs: Iterable[_Job], q: queue.Queue[tuple[str, Any]], stop: threading.Event) -> None:
+        """The preparing thread: everything up to ready ``(action, source)`` pairs, in order, into ``q``."""
+        def put(kind: str, obj: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put((kind, obj), timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        o = self.options
+        try:
+            for job in jobs:
+                if stop.is_set():
+                    return
+                lines = job.load()
+                if not put("start", _Run(job.name, lines, job.dead_letter_url)):
+                    return
+                for batch in _prepare(lines, o.batch_size, o.max_chunk_bytes, self._text):
+                    if not put("batch", batch):
+                        return
+                if not put("end", None):
+                    return
+            put("done", None)
+        except BaseException as e:  # handed to the calling thread, which raises it
+            put("error", e)
+
+    # ---- sending
+
+    def _request(self, actions: list[tuple[Any, Any]],
+                 gate: _Gate | None = None) -> tuple[list[tuple[bool, Any]], BaseException | None]:
+        """One ``_bulk`` request through ``streaming_bulk``: its per-item results and the exception, if any.
+
+        With a ``gate``, the helper chunks all actions first and then waits for the gate before sending.
+        """
+        results: list[tuple[bool, Any]] = []
+        try:
+            results.extend(self._streaming_bulk(
+                self._client, actions if gate is None else _gated(actions, gate), chunk_size=len(actions) + 1,
+                max_chunk_bytes=1 << 62, raise_on_error=False, raise_on_exception=True, max_retries=0,
+                yield_ok=True, expand_action_callback=_identity, **self._bulk_kwargs))
+        except _Cancelled:
+            raise
+        except Exception as e:
+            return results, e
+        return results, None
+
+    def _complete(self, send: _Send) -> None:
+        """Handle a pipelined batch's results (waiting for them), then its retries, synchronously."""
+        run = send.run
+        try:
+            results, exc = send.future.result()
+            todo = self._handle(send.batch, run, results, exc)
+            if todo:
+                self._retry(todo, run)
         except (RetriesExhausted, BulkRequestRejected) as e:
-            run.seconds = time.monotonic() - t0
-            self._write_dead_letter(run, dead_letter_url)
+            run.seconds = time.monotonic() - run.t0
+            self._write_dead_letter(run)
             e.stats = run.stats()
             raise
-        run.seconds = time.monotonic() - t0
-        self._write_dead_letter(run, dead_letter_url)
+
+    def _finish(self, run: _Run) -> Stats:
+        run.seconds = time.monotonic() - run.t0
+        self._write_dead_letter(run)
         stats = run.stats()
         allowed = self.options.allowed_failures(run.docs)
         if run.dead_lettered > allowed:
-            where = f"; see {dead_letter_url}" if dead_letter_url and self.options.dead_letter else ""
+            url = run.dead_letter_url
+            where = f"; see {url}" if url and self.options.dead_letter else ""
             raise FailureThresholdExceeded(
-                f"chunk {name}: {run.dead_lettered} of {run.docs} document(s) were rejected, more than the "
+                f"chunk {run.name}: {run.dead_lettered} of {run.docs} document(s) were rejected, more than the "
                 f"failure threshold allows ({allowed}, failure_threshold={self.options.failure_threshold}){where}",
-                name, dict(stats), run.samples)
-        log.info("indexed %s: %s", name, stats)
+                run.name, dict(stats), run.samples)
+        log.info("indexed %s: %s", run.name, stats)
         return stats
 
-    # ---- steps
-
-    def _items(self, lines: Iterable[bytes], run: _Run) -> list[_Item]:
-        items: list[_Item] = []
-        append = items.append
-        text = self._text
-        for line in lines:
-            try:
-                index, doc_id, source = split_line(line)
-            except ValueError as e:
-                run.dead(line, None, f"not a bulk-ready document: {e}", None)
-                continue
-            action = b'{"index":{"_index":"' + index + b'","_id":"' + doc_id + b'"}}'
-            size = len(action) + len(source) + 2
-            if text:
-                append(_Item(action.decode(), source.decode("utf-8", "surrogatepass"), line, size,
-                             doc_id.decode()))
-            else:
-                append(_Item(action, source, line, size, doc_id.decode()))
-        return items
-
-    def _batches(self, items: list[_Item]) -> Iterator[list[_Item]]:
-        max_docs, max_bytes = self.options.batch_size, self.options.max_chunk_bytes
-        start, size = 0, 0
-        for i, item in enumerate(items):
-            if i > start and (i - start >= max_docs or size + item.size > max_bytes):
-                yield items[start:i]
-                start, size = i, 0
-            size += item.size
-        if start < len(items):
-            yield items[start:]
-
-    def _send_with_retries(self, batch: list[_Item], run: _Run) -> None:
+    def _retry(self, todo: tuple[_Batch, str], run: _Run) -> None:
+        """Resend what :meth:`_handle` left, with backoff, up to ``es_retry_count`` times."""
         o = self.options
-        todo, reason = self._send(batch, run), ""
         attempt = 0
         while todo:
-            todo_items, reason = todo
+            todo_batch, reason = todo
+            n = len(todo_batch.actions)
             if attempt >= o.es_retry_count:
-                for item in todo_items:
+                for action, _ in todo_batch.actions:
                     run.failed_retriable += 1
-                    run.sample(item.doc_id, None, reason)
+                    run.sample(_action_id(action), None, reason)
                 raise RetriesExhausted(
-                    f"chunk {run.name}: {len(todo_items)} document(s) still failing after {o.es_retry_count} "
+                    f"chunk {run.name}: {n} document(s) still failing after {o.es_retry_count} "
                     f"retr{'y' if o.es_retry_count == 1 else 'ies'} ({reason}); rerun the chunk — ids are "
                     f"deterministic, so indexed documents are overwritten, not duplicated",
                     run.name, None, run.samples)
             attempt += 1
             delay = min(o.max_backoff, o.initial_backoff * 2 ** (attempt - 1)) * (0.5 + 0.5 * self.rand())
             log.warning("chunk %s: retrying %d document(s) in %.2fs (attempt %d of %d): %s",
-                        run.name, len(todo_items), delay, attempt, o.es_retry_count, reason)
+                        run.name, n, delay, attempt, o.es_retry_count, reason)
             self.sleep(delay)
-            run.retries += len(todo_items)
-            todo = self._send(todo_items, run)
+            run.retries += n
+            results, exc = self._request(todo_batch.actions)
+            todo = self._handle(todo_batch, run, results, exc)
 
-    def _send(self, batch: list[_Item], run: _Run) -> tuple[list[_Item], str] | None:
-        """One ``_bulk`` request; returns the items to resend and why, or ``None`` when nothing is left."""
-        actions = [(it.action, it.data) for it in batch]
-        retry: list[_Item] = []
-        reason = ""
-        i = 0
-        try:
-            for ok, info in self._streaming_bulk(
-                    self._client, actions, chunk_size=len(actions) + 1, max_chunk_bytes=1 << 62,
-                    raise_on_error=False, raise_on_exception=True, max_retries=0, yield_ok=True,
-                    expand_action_callback=_identity, **self._bulk_kwargs):
-                item = batch[i]
-                i += 1
-                if ok:
-                    run.indexed += 1
-                    continue
-                _, detail = info.popitem()
-                status = detail.get("status")
-                error = detail.get("error")
-                if status in RETRIABLE_STATUSES:
-                    retry.append(item)
-                    reason = f"HTTP {status} {_error_type(error)}"
-                else:
-                    run.dead(item.line, status, _error_type(error), error, item.doc_id)
-        except Exception as e:  # the request as a whole failed: nothing of this batch was reported yet
-            if i:
-                raise
-            if not _retriable_exception(e):
-                status = _status_of(e)
+    def _handle(self, batch: _Batch, run: _Run, results: list[tuple[bool, Any]],
+                exc: BaseException | None) -> tuple[_Batch, str] | None:
+        """Count, dead-letter or keep for a resend each document; returns what to resend and why, or ``None``."""
+        actions = batch.actions
+        if exc is not None:
+            if results:        # failed half-way through the answer: not a state we can reason about
+                raise exc
+            if not _retriable_exception(exc):
+                status = _status_of(exc)
                 raise BulkRequestRejected(
-                    f"chunk {run.name}: bulk request of {len(batch)} document(s) refused"
-                    f"{f' with HTTP {status}' if status else ''}: {_short(e)}", run.name, None, run.samples) from e
-            return batch, f"{type(e).__name__}: {_short(e)}"
-        if i != len(batch):
-            raise BulkRequestRejected(f"chunk {run.name}: the server answered {i} item(s) for a bulk request "
-                                      f"of {len(batch)}", run.name, None, run.samples)
-        return (retry, reason) if retry else None
+                    f"chunk {run.name}: bulk request of {len(actions)} document(s) refused"
+                    f"{f' with HTTP {status}' if status else ''}: {_short(exc)}", run.name, None,
+                    run.samples) from exc
+            return batch, f"{type(exc).__name__}: {_short(exc)}"
+        if len(results) != len(actions):
+            raise BulkRequestRejected(f"chunk {run.name}: the server answered {len(results)} item(s) for a bulk "
+                                      f"request of {len(actions)}", run.name, None, run.samples)
+        retry: list[int] = []
+        reason = ""
+        failed = 0
+        for k, (ok, info) in enumerate(results):
+            if ok:
+                continue
+            failed += 1
+            _, detail = info.popitem()
+            status = detail.get("status")
+            error = detail.get("error")
+            if status in RETRIABLE_STATUSES:
+                retry.append(k)
+                reason = f"HTTP {status} {_error_type(error)}"
+            else:
+                run.dead(batch.pos[k], status, _error_type(error), error, _action_id(actions[k][0]))
+        run.indexed += len(results) - failed
+        return (batch.subset(retry), reason) if retry else None
 
-    def _write_dead_letter(self, run: _Run, url: str | None) -> None:
+    def _write_dead_letter(self, run: _Run) -> None:
+        url = run.dead_letter_url
         if url is None or not self.options.dead_letter:
             return
         fs, path = _fs(url)
         if run.dead_lines:
+            run.dead_lines.sort(key=_first)     # line order, whatever the order of discovery
             with fs.open(path, "wb") as f:
-                f.write(b"".join(run.dead_lines))
+                f.write(b"".join(entry for _, entry in run.dead_lines))
         elif fs.exists(path):
             fs.rm(path)     # a clean rerun must not leave the previous run's dead letter behind
+
+
+def _first(pair: tuple[int, bytes]) -> int:
+    return pair[0]
+
+
+class _Cancelled(Exception):
+    """Raised inside ``streaming_bulk``'s action iterator so that a gated batch is never sent."""
+
+
+class _Gate:
+    """Lets a pipelined batch be sent (``open``) or drops it (``cancel``); see :meth:`ChunkIndexer._pipeline`."""
+
+    __slots__ = ("_event", "_cancelled", "passed")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._cancelled = False
+        self.passed = threading.Event()
+
+    def open(self) -> None:
+        self._event.set()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._event.set()
+
+    def wait(self) -> None:
+        self._event.wait()
+        if self._cancelled:
+            raise _Cancelled
+        self.passed.set()
+
+
+def _gated(actions: list[tuple[Any, Any]], gate: _Gate) -> Iterator[tuple[Any, Any]]:
+    """The actions, then a wait at ``gate`` before the iterator ends — i.e. before the helper sends them."""
+    yield from actions
+    gate.wait()
+
+
+class _Send:
+    """A batch handed to a sending thread: the future of its :meth:`ChunkIndexer._request` and its gate."""
+
+    __slots__ = ("batch", "run", "gate", "future")
+
+    def __init__(self, batch: _Batch, run: _Run) -> None:
+        self.batch = batch
+        self.run = run
+        self.gate = _Gate()
+        self.future: Future[tuple[list[tuple[bool, Any]], BaseException | None]] | None = None
 
 
 def _identity(x: Any) -> Any:
@@ -433,49 +692,125 @@ def _error_type(error: Any) -> str:
 
 
 def _without_transport_retries(client: Any) -> Any:
-    """An OpenSearch client sharing ``client``'s connections whose transport does not retry (ours does)."""
+    """An OpenSearch client sharing ``client``'s connections whose transport does not retry (ours does) and
+    parses JSON answers with ``orjson`` (a bulk answer has an item per document)."""
     transport = getattr(client, "transport", None)
-    if transport is None or getattr(transport, "max_retries", 0) == 0:
+    if transport is None:
         return client
     t = copy.copy(transport)
     t.max_retries = 0
+    deserializer = getattr(transport, "deserializer", None)
+    if isinstance(getattr(deserializer, "serializers", None), dict):
+        d = copy.copy(deserializer)
+        d.serializers = {mt: _OrjsonLoads(ser) if mt.endswith("json") else ser
+                         for mt, ser in deserializer.serializers.items()}
+        if getattr(d, "default", None) is not None and str(getattr(d.default, "mimetype", "")).endswith("json"):
+            d.default = _OrjsonLoads(d.default)
+        t.deserializer = d
     c = copy.copy(client)
     c.transport = t
     return c
 
 
+def _with_fast_serializers(client: Any) -> Any:
+    """``client`` (an ``Elasticsearch.options()`` copy, used for our bulk requests only) with a transport copy
+    whose NDJSON body is one ``b"\\n".join`` and whose JSON answers are parsed with ``orjson``.
+
+    Both run on the sending thread between two requests, i.e. while the server waits. The join is exact for
+    our lines (bytes, none ending in a newline); anything else goes to the library's own serializer.
+    """
+    transport = getattr(client, "_transport", None)
+    collection = getattr(transport, "serializers", None)
+    if not isinstance(getattr(collection, "serializers", None), dict):
+        return client
+
+    def wrap(mt: str, ser: Any) -> Any:
+        if "ndjson" in mt:
+            return _JoinedNdjson(ser)
+        return _OrjsonLoads(ser) if mt.endswith("json") else ser
+
+    sc = copy.copy(collection)
+    sc.serializers = {mt: wrap(mt, ser) for mt, ser in collection.serializers.items()}
+    default = collection.default_serializer
+    sc.default_serializer = next((sc.serializers[mt] for mt, ser in collection.serializers.items() if ser is default),
+                                 default)
+    t = copy.copy(transport)
+    t.serializers = sc
+    client._transport = t
+    return client
+
+
+class _OrjsonLoads:
+    """A serializer whose ``loads`` is ``orjson`` (falling back to the wrapped one); everything else delegates."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def dumps(self, data: Any) -> Any:
+        return self._inner.dumps(data)
+
+    def loads(self, data: Any) -> Any:
+        try:
+            return orjson.loads(data)
+        except (orjson.JSONDecodeError, TypeError):
+            return self._inner.loads(data)
+
+
+class _JoinedNdjson(_OrjsonLoads):
+    """An NDJSON serializer whose ``dumps`` of a list of newline-free bytes lines is one C-level join."""
+
+    def dumps(self, data: Any) -> Any:
+        if isinstance(data, list):
+            try:
+                return b"\n".join(data) + b"\n"
+            except TypeError:
+                pass
+        return self._inner.dumps(data)
+
+    def loads(self, data: Any) -> Any:
+        return self._inner.loads(data)
+
+
 class _Run:
-    """Counters and the dead letter of one chunk."""
+    """Counters and the dead letter of one chunk (touched by the sending thread only, once handed over)."""
 
-    __slots__ = ("name", "docs", "bytes", "indexed", "dead_lettered", "failed_retriable", "retries",
-                 "seconds", "dead_lines", "samples")
+    __slots__ = ("name", "lines", "dead_letter_url", "docs", "bytes", "indexed", "dead_lettered",
+                 "failed_retriable", "retries", "seconds", "t0", "dead_lines", "samples")
 
-    def __init__(self, name: str, docs: int, nbytes: int) -> None:
+    def __init__(self, name: str, lines: Sequence[bytes], dead_letter_url: str | None = None) -> None:
         self.name = name
-        self.docs = docs
-        self.bytes = nbytes
+        self.lines = lines
+        self.dead_letter_url = dead_letter_url
+        self.docs = len(lines)
+        self.bytes = sum(map(len, lines))
         self.indexed = 0
         self.dead_lettered = 0
         self.failed_retriable = 0
         self.retries = 0
         self.seconds = 0.0
-        self.dead_lines: list[bytes] = []
+        self.t0 = time.monotonic()
+        self.dead_lines: list[tuple[int, bytes]] = []
         self.samples: list[dict[str, Any]] = []
 
     def sample(self, doc_id: str | None, status: int | None, reason: str) -> None:
         if len(self.samples) < _MAX_ERROR_SAMPLES:
             self.samples.append({"_id": doc_id, "status": status, "reason": reason})
 
-    def dead(self, line: bytes, status: int | None, reason: str, error: Any, doc_id: str | None = None) -> None:
+    def dead(self, p: int, status: int | None, reason: str, error: Any, doc_id: str | None = None) -> None:
+        """Dead-letter line ``p`` of the chunk."""
         self.dead_lettered += 1
         self.sample(doc_id, status, reason)
         head = orjson.dumps({"reason": reason, "status": status, "error": error, "_id": doc_id})
-        body = line.rstrip(b"\r\n")
+        body = self.lines[p].rstrip(b"\r\n")
         try:
             orjson.loads(body)
-            self.dead_lines.append(head[:-1] + b',"doc":' + body + b"}\n")
+            entry = head[:-1] + b',"doc":' + body + b"}\n"
         except orjson.JSONDecodeError:
-            self.dead_lines.append(head[:-1] + b',"raw":' + orjson.dumps(body.decode("utf-8", "replace")) + b"}\n")
+            entry = head[:-1] + b',"raw":' + orjson.dumps(body.decode("utf-8", "replace")) + b"}\n"
+        self.dead_lines.append((p, entry))
 
     def stats(self) -> Stats:
         return Stats(docs=self.docs, indexed=self.indexed, failed=self.dead_lettered + self.failed_retriable,
@@ -504,8 +839,7 @@ def index_staging(client: Any, base: str, *, engine: str = "auto", options: Bulk
                   rand: Callable[[], float] = random.random) -> list[tuple[str, Stats]]:
     """Index every chunk listed in ``base``'s manifest, in order; ``[(chunk URL, stats), …]``."""
     indexer = ChunkIndexer(client, engine=engine, options=options, sleep=sleep, rand=rand)
-    return [(url, indexer.index_chunk(url, info))
-            for info in read_manifest(base).chunks for url in (join(base, info.name),)]
+    return list(indexer.iter_chunks([(join(base, info.name), info) for info in read_manifest(base).chunks]))
 
 
 __all__ = ["BulkOptions", "ChunkIndexer", "index_chunk", "index_staging", "build_client", "resolve_engine",

@@ -80,11 +80,4 @@ class Classifiers:
 def classified(run: LogRun, classifiers: Classifiers,
                on_entry: Callable[[Entry], None] | None = None) -> Iterator[tuple[Entry, QueryClass]]:
     """Pair each entry with its query class (cached per text and per fingerprint)."""
-    classify = classifiers(run.engine).classify
-    if on_entry is None:
-        for e in run.entries:
-            yield e, classify(e.query)
-    else:
-        for e in run.entries:
-            on_entry(e)
-            yield e, classify(e.query)
+    return classifiers(run.engine).classify_entries(run.entries, on_entry)

@@ -4,20 +4,54 @@ The hot path calls :meth:`Classifier.classify` once per entry. Two bounded cache
 exact query text → class (logs repeat identical texts: prepared statements, pings, ORMs), and
 fingerprint → class (every distinct text of one class shares the sqlparse work). sqlparse only ever sees
 one representative query per fingerprint, so its cost scales with the number of classes, not entries.
+For MySQL a third cache sits between them: texts that differ only in their digits (``id=13675`` vs
+``id=8190``) share a key (:func:`mysql_class_key`), so a new text of a known shape skips the fingerprint.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Final
 
 import sqlparse
 from sqlparse import tokens as T
 from sqlparse.sql import Identifier, IdentifierList, Parenthesis, Function
 
+if TYPE_CHECKING:
+    from rds_slowlog.entry import Entry
+
 #: Queries longer than this are classified on their prefix only (sqlparse is slow on huge texts).
 MAX_CLASSIFY_CHARS: Final = 8192
 #: Default size of each cache; a few MB at most.
 DEFAULT_CACHE_SIZE: Final = 65536
+#: Texts longer than this get no digit key (bounds the key cache: at most this many characters per key).
+MAX_KEYED_CHARS: Final = 1024
+#: Size of the digit-key cache.
+KEY_CACHE_SIZE: Final = 16384
+
+_DIGITS: Final = re.compile(r"[0-9]+")
+# Looser than the fingerprint's own CALL test (any whitespace, any case): a false hit only costs the key.
+_CALL_START: Final = re.compile(r"\s*call\s", re.IGNORECASE)
+
+
+def mysql_class_key(query: str) -> str | None:
+    """``query`` with every run of digits replaced by one ``0``; ``None`` where that is not safe.
+
+    Why texts with the same key have the same MySQL fingerprint: the fingerprint turns every run that
+    starts with ``[0-9+-]`` (or ``[xb.]`` before one) and continues over ``[0-9a-f.xb+-]`` into ``?``, even
+    inside words, and no rule before that one looks at what the digits are, only at whether a character is
+    a digit, with three exceptions, which get no key: a ``/*`` comment (the toolkit marker
+    ``/*db.tbl:1/2*/`` wants single digits, the mysqldump prefix is literal), ``CALL name(`` (the name is
+    kept as written) and ``administrator command:`` (kept whole). Digit runs sit wholly inside one number
+    match, and shrinking a run to one digit changes neither where matches start nor where they end, so
+    both texts reach the number rule with the same structure and leave it as the same string; every
+    later rule sees identical input. Long texts are skipped to keep the cache small (and far below the
+    fingerprint's own length cap).
+    """
+    if (len(query) > MAX_KEYED_CHARS or "/*" in query or query.startswith("administrator command: ")
+            or _CALL_START.match(query) is not None):
+        return None
+    return _DIGITS.sub("0", query)
 
 _TABLE_KEYWORDS: Final = frozenset({
     "FROM", "JOIN", "INNER JOIN", "LEFT JOIN", "RIGHT JOIN", "LEFT OUTER JOIN", "RIGHT OUTER JOIN",
@@ -139,32 +173,67 @@ class Classifier:
     """
 
     def __init__(self, fingerprint: Callable[[str], str], query_id: Callable[[str], str],
-                 short_id: Callable[[str], str], cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+                 short_id: Callable[[str], str], cache_size: int = DEFAULT_CACHE_SIZE,
+                 cache_key: Callable[[str], str | None] | None = None) -> None:
+        """``cache_key`` (optional) maps a text to a key that only texts with the same fingerprint share,
+        or to ``None`` (no key); it must be cheaper than ``fingerprint`` to pay off."""
         self._fingerprint = fingerprint
         self._query_id = query_id
         self._short_id = short_id
         self._cache_size = cache_size
+        self._cache_key = cache_key
         self._by_text: dict[str, QueryClass] = {}
+        self._by_key: dict[str, QueryClass] = {}
         self._by_fingerprint: dict[str, QueryClass] = {}
         self.classes_computed = 0
+        self.fingerprints_computed = 0
 
     def classify(self, query: str) -> QueryClass:
         qc = self._by_text.get(query)
         if qc is not None:
             return qc
-        fp = self._fingerprint(query)
-        qc = self._by_fingerprint.get(fp)
+        key = self._cache_key(query) if self._cache_key is not None else None
+        if key is not None:
+            qc = self._by_key.get(key)
         if qc is None:
-            kind, tables = statement_type_and_tables(query)
-            qc = QueryClass(fp, self._query_id(fp), self._short_id(fp), kind, tables)
-            if len(self._by_fingerprint) >= self._cache_size:
-                self._by_fingerprint.clear()
-            self._by_fingerprint[fp] = qc
-            self.classes_computed += 1
+            fp = self._fingerprint(query)
+            self.fingerprints_computed += 1
+            qc = self._by_fingerprint.get(fp)
+            if qc is None:
+                kind, tables = statement_type_and_tables(query)
+                qc = QueryClass(fp, self._query_id(fp), self._short_id(fp), kind, tables)
+                if len(self._by_fingerprint) >= self._cache_size:
+                    self._by_fingerprint.clear()
+                self._by_fingerprint[fp] = qc
+                self.classes_computed += 1
+            if key is not None:
+                if len(self._by_key) >= min(self._cache_size, KEY_CACHE_SIZE):
+                    self._by_key.clear()
+                self._by_key[key] = qc
         if len(self._by_text) >= self._cache_size:
-            self._by_text.clear()
+            self._by_text.clear()  # in place: classify_entries() holds a reference to this dict
         self._by_text[query] = qc
         return qc
+
+    def classify_entries(self, entries: Iterable[Entry],
+                         on_entry: Callable[[Entry], None] | None = None) -> Iterator[tuple[Entry, QueryClass]]:
+        """``(entry, classify(entry.query))`` for each entry, with the cache hit inlined.
+
+        Most entries hit the text cache, so the hit costs one ``dict.get`` here instead of a method call.
+        """
+        get = self._by_text.get
+        classify = self.classify
+        if on_entry is None:
+            for e in entries:
+                q = e.query
+                qc = get(q)
+                yield e, (qc if qc is not None else classify(q))
+        else:
+            for e in entries:
+                on_entry(e)
+                q = e.query
+                qc = get(q)
+                yield e, (qc if qc is not None else classify(q))
 
 
 def classifier_for(engine: str, cache_size: int = DEFAULT_CACHE_SIZE) -> Classifier:
@@ -172,7 +241,8 @@ def classifier_for(engine: str, cache_size: int = DEFAULT_CACHE_SIZE) -> Classif
     if engine == "mysql":
         from rds_slowlog.fingerprint import mysql as fp_mysql
 
-        return Classifier(fp_mysql.fingerprint, fp_mysql.checksum, fp_mysql.short_id, cache_size)
+        return Classifier(fp_mysql.fingerprint, fp_mysql.checksum, fp_mysql.short_id, cache_size,
+                          cache_key=mysql_class_key)
     if engine == "postgres":
         from rds_slowlog.fingerprint import postgres as fp_pg
 

@@ -43,12 +43,12 @@ from rds_slowlog.entry import AttrValue, Entry
 from rds_slowlog.parsers.base import (
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_QUERY_BYTES,
+    DEFAULT_BLOCK_BYTES,
     RDS_TRUNCATION_MARKER,
     ParseStats,
     Quarantined,
     QuarantineHook,
-    decode,
-    iter_lines,
+    iter_blocks,
 )
 
 __all__ = ["MySQLParseStats", "MySQLSlowLogParser", "parse_mysql", "parse_time"]
@@ -86,6 +86,22 @@ _BANNER_END: Final = (b"started with:\n", b"started with:\r\n", b"started with:"
 _BANNER_PORT: Final = (b"Tcp port: ", b"TCP Port: ")
 _BANNER_COLS: Final = (b"Time ", b"Time\t")
 _SET_KEYS: Final = {b"timestamp": "timestamp", b"insert_id": "insert_id", b"last_insert_id": "last_insert_id"}
+# One ordinary entry, for the fast path: [# Time:] [# User@Host:], other "# " header lines, use/SET lines
+# (checked again in Python: only some SETs are metadata), query lines that do not start with '#' (the first
+# one not blank, or an administrator command), and then the line that opens the next entry. Possessive
+# repeats: no backtracking.
+_FAST: Final = re.compile(
+    rb"(?:# Time: ([^\n]*)\n)?"
+    rb"("  # the lines that _template() digests, as one cache key
+    rb"(# User(?:@Host)?: [^\n]*\n)?"
+    rb"((?:# (?!Time: |User@Host: |User: |administrator command: |explain: )[^\n]*\n)*+)"
+    rb"((?:(?:use |SET )[^\n]*;\n)*+)"
+    rb")"
+    rb"((?:# administrator command: |(?!#)[ \t\v\f]*[^\s])[^\n]*\n(?:(?!#)[^\n]*\n)*+)"
+    rb"(?=# (?:Time|User@Host|Query_time|User): )"
+)
+# Anything in query lines that the slow path might take for a server banner (over-approximated).
+_BANNERISH: Final = re.compile(rb"started with:|T(?:cp|CP) (?:port|Port): |Argument")
 _YES_NO: Final = {b"Yes": True, b"No": False, b"yes": True, b"no": False, b"YES": True, b"NO": False}
 _NUM_START: Final = frozenset(b"0123456789-+.")
 _MISSING: Final = object()
@@ -187,6 +203,9 @@ class MySQLSlowLogParser:
     :param on_quarantine: called with every quarantined piece (``stats`` keeps only the first samples).
     """
 
+    #: Bytes read per block (see :func:`~rds_slowlog.parsers.base.iter_blocks`); tests shrink it.
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+
     def __init__(
         self,
         source: str = "<stream>",
@@ -207,6 +226,11 @@ class MySQLSlowLogParser:
         self._keys: dict[bytes, str] = {}
         self._values: dict[bytes, AttrValue] = {}
         self._lines: dict[bytes, tuple[tuple[str, AttrValue], ...]] = {}
+        self._users: dict[bytes, tuple[Any, ...] | None] = {}
+        self._sets: dict[bytes, tuple[tuple[str, AttrValue], ...] | None] = {}
+        self._hdrs: dict[bytes, tuple[Any, ...]] = {}
+        self._pres: dict[bytes, tuple[Any, ...]] = {}
+        self._tpls: dict[bytes, tuple[Any, ...]] = {}
 
     # -- small helpers (not per line) ---------------------------------------------------------------
 
@@ -218,7 +242,11 @@ class MySQLSlowLogParser:
             self.on_quarantine(Quarantined(self.source, offset, line_no, reason, bytes(raw[:200])))
 
     def _pairs(self, line: bytes) -> tuple[tuple[str, AttrValue], ...]:
-        """Typed ``(key, value)`` pairs of one header line, cached by the exact line."""
+        """Typed ``(key, value)`` pairs of one header line, cached by the exact line.
+
+        Lines without pairs are not cached, so that every occurrence of, say, ``# No InnoDB statistics``
+        takes the same branch as the first one.
+        """
         got = self._lines.get(line)
         if got is not None:
             return got
@@ -238,27 +266,229 @@ class MySQLSlowLogParser:
                 values[v] = val
             out.append((key, val))
         res = tuple(out)
-        if len(line) <= _LINE_CACHE_MAX_LEN:
+        if res and len(line) <= _LINE_CACHE_MAX_LEN:
             if len(self._lines) >= _CACHE_CAP:
                 self._lines.clear()
             self._lines[line] = res
         return res
 
+    def _who(self, text: bytes) -> tuple[str | None, str | None, str | None, int | None, str | None] | None:
+        """``(user, host, ip, thread_id, current_user)`` of a ``User@Host:`` text, ``None`` if unreadable.
+
+        Decoded once per distinct text: the same few accounts log thousands of entries.
+        """
+        got = self._users.get(text, _MISSING)
+        if got is not _MISSING:
+            return got  # type: ignore[return-value]
+        m = _USER_HOST.match(text)
+        who: tuple[str | None, str | None, str | None, int | None, str | None] | None = None
+        if m is not None:
+            u, cu, h, i, tid = m.groups()
+            user = current = None
+            if u:
+                user = u.decode("utf-8", "surrogateescape")
+                if cu and cu != u:
+                    current = cu.decode("utf-8", "surrogateescape")
+            elif cu:
+                user = cu.decode("utf-8", "surrogateescape")
+            who = (
+                user,
+                h.decode("utf-8", "surrogateescape") if h else None,
+                i.decode("utf-8", "surrogateescape") if i else None,
+                int(tid) if tid is not None else None,
+                current,
+            )
+        if len(text) <= _LINE_CACHE_MAX_LEN:
+            if len(self._users) >= _CACHE_CAP:
+                self._users.clear()
+            self._users[text] = who
+        return who
+
+    def _set_line(self, line: bytes) -> tuple[tuple[str, AttrValue], ...] | None:
+        """The typed assignments of a ``SET timestamp=…[, insert_id=…];`` line, ``None`` if it is a query.
+
+        Only ``timestamp``, ``insert_id`` and ``last_insert_id`` make a line logging metadata; any other
+        ``SET`` is a statement the client ran. Cached by the exact line (``timestamp`` repeats per second).
+        """
+        got = self._sets.get(line, _MISSING)
+        if got is not _MISSING:
+            return got  # type: ignore[return-value]
+        res: tuple[tuple[str, AttrValue], ...] | None = None
+        if line.startswith(b"SET ") and line.endswith(_SEMI):
+            parts = [p.partition(b"=") for p in line[4:].rstrip(b"\r\n;").split(b",")]
+            if all(k.strip() in _SET_KEYS for k, _, _ in parts):
+                res = tuple((_SET_KEYS[k.strip()], _typed(v.strip())) for k, _, v in parts)
+        if len(line) <= _LINE_CACHE_MAX_LEN:
+            if len(self._sets) >= _CACHE_CAP:
+                self._sets.clear()
+            self._sets[line] = res
+        return res
+
+    def _header_info(self, hdrs: bytes) -> tuple[Any, ...]:
+        """What the fast path needs from a run of ``# Key: value`` lines, cached by the exact bytes.
+
+        Returns ``(items, flags, has_hdr, duration, bad_query_time, thread_id, schema_db, start, nlines)``,
+        each derived exactly as :meth:`_finish` derives it from the header attributes. Whole runs repeat
+        (the same few ``Query_time``/``Rows_*`` combinations), so most entries cost one dict lookup here.
+        """
+        got = self._hdrs.get(hdrs)
+        if got is not None:
+            return got
+        attrs: dict[str, AttrValue] = {}
+        flags: list[str] = []
+        has_hdr = False
+        nlines = 0
+        for hl in hdrs.splitlines(True):
+            nlines += 1
+            pairs = self._pairs(hl)
+            if pairs:
+                attrs.update(pairs)
+                has_hdr = True
+            elif hl.startswith(_NO_INNODB):
+                flags.append("no_innodb_stats")
+                has_hdr = True
+        qt = attrs.get("Query_time")
+        duration = float(qt) if qt.__class__ is float or qt.__class__ is int else None  # type: ignore[arg-type]
+        bad_qt = qt is not None and duration is None
+        t = attrs.get("Thread_id")
+        s = attrs.get("Schema")
+        db = None
+        if s is not None and s != "":
+            db = s if s.__class__ is str else (("Yes" if s else "No") if s.__class__ is bool else str(s))
+        st = attrs.get("Start")
+        start = parse_time(st.encode()) if st.__class__ is str else None  # type: ignore[union-attr]
+        info = (tuple(attrs.items()), tuple(flags), has_hdr, duration, bad_qt,
+                t if t.__class__ is int else None, db, start, nlines)
+        if len(hdrs) <= 4 * _LINE_CACHE_MAX_LEN:
+            if len(self._hdrs) >= _CACHE_CAP:
+                self._hdrs.clear()
+            self._hdrs[hdrs] = info
+        return info
+
+    def _preamble_info(self, pre: bytes) -> tuple[Any, ...]:
+        """What the fast path needs from the ``use``/``SET`` lines before a query, cached by the exact bytes.
+
+        Returns ``(cut, db, set_items, start, nlines)``: ``cut`` is where the query starts when a ``SET`` is a
+        real statement (``None``: all lines are metadata), ``db`` the ``use`` database (``None``: fall back
+        to ``Schema``), ``set_items`` the ``insert_id``-style attributes, ``start`` the ``SET timestamp``.
+        """
+        got = self._pres.get(pre)
+        if got is not None:
+            return got
+        cut = None
+        db_use = None
+        items: list[tuple[str, AttrValue]] = []
+        start = None
+        nlines = 0
+        i = 0
+        for pl in pre.splitlines(True):
+            if pl[0] == 117:  # b"use "
+                db_use = pl[4:].rstrip(b"\r\n;").strip()
+            else:
+                sv = self._set_line(pl)
+                if sv is None:
+                    cut = i
+                    break
+                for key, val in sv:
+                    if key == "timestamp":
+                        if val.__class__ is int or val.__class__ is float:
+                            start = float(val)  # type: ignore[arg-type]
+                    else:
+                        items.append((key, val))
+            nlines += 1
+            i += len(pl)
+        db = db_use.strip(b"`").decode("utf-8", "surrogateescape") or None if db_use is not None else None
+        info = (cut, db, tuple(items), start, nlines)
+        if len(pre) <= 4 * _LINE_CACHE_MAX_LEN:
+            if len(self._pres) >= _CACHE_CAP:
+                self._pres.clear()
+            self._pres[pre] = info
+        return info
+
+    def _template(self, key: bytes, uline: bytes | None, hdrs: bytes, pre: bytes) -> tuple[Any, ...]:
+        """Everything an ordinary entry takes from its ``User@Host``, header and ``use``/``SET`` lines.
+
+        These lines come as one contiguous ``key`` in the fast path and repeat as a whole (same account,
+        same handful of ``Query_time``/``Rows_*`` values, same second), so the per-entry work left is the
+        query text. Returns ``(attrs, flags_before, flags_after, flags, duration, user, host, ip,
+        thread_id, db, start, has_hdr, nlines, cut)``: the attributes as :meth:`_finish` builds them (to be
+        copied per entry), the flags that go before/after ``invalid_utf8`` (and both joined), the values
+        :meth:`_finish` derives, the entry's line count without the ``# Time:`` and query lines, and
+        where in ``pre`` the query starts when a ``SET`` turned out to be a statement (else ``None``).
+        """
+        items_t, flags_before, has_hdr, duration, bad_qt, tid, db, start, nlines = self._header_info(hdrs)
+        items = list(items_t)
+        after: list[str] = []
+        if bad_qt:
+            after.append("bad_query_time")
+        user = host = ip = None
+        if uline is not None:
+            nlines += 1
+            has_hdr = True
+            who = self._who(uline)
+            if who is None:
+                after.append("bad_user_host")
+            else:
+                user, host, ip, wtid, current = who
+                if wtid is not None:
+                    tid = wtid
+                if current is not None:
+                    items.append(("current_user", current))
+        cut = None
+        if pre:
+            cut, udb, set_items, set_start, pn = self._preamble_info(pre)
+            nlines += pn
+            if udb is not None:
+                db = udb
+            if start is None:
+                start = set_start
+            items.extend(set_items)
+        tpl = (dict(items), flags_before, tuple(after), flags_before + tuple(after), duration, user, host, ip,
+               tid, db, start, has_hdr, nlines, cut)
+        if len(key) <= 4 * _LINE_CACHE_MAX_LEN:
+            if len(self._tpls) >= _CACHE_CAP:
+                self._tpls.clear()
+            self._tpls[key] = tpl
+        return tpl
+
     # -- the hot loop -------------------------------------------------------------------------------
 
     def parse(self, stream: BinaryIO) -> Iterator[Entry]:
-        """Yield entries in log order; counters land in :attr:`stats` (also when the caller stops early)."""
+        """Yield entries in log order; counters land in :attr:`stats` (also when the caller stops early).
+
+        Two paths, same results. The **fast path** matches one whole ordinary entry (``[# Time:]``,
+        ``# User@Host:``, ``# Key: value`` lines, ``use``/``SET`` lines, query lines, then the next entry's
+        ``# Time:``/``# User@Host:``/``# Query_time:``/``# User:`` line) with one regex over a block of
+        whole lines; it only takes entries whose every line the slow path would treat the plain way (no
+        ``\\r``, no RDS truncation marker, no banner, no ``#`` line inside the query, within the caps) and
+        otherwise leaves the entry to the **slow path**, a line-by-line state machine that knows every
+        oddity. After the slow path closes an entry at a line that starts the next one, that line is
+        offered to the fast path again.
+        """
         stats = self.stats
         base = self.base_offset
         max_q = self.max_query_bytes
         pairs_of = self._pairs
+        who_of = self._who
+        set_line = self._set_line
         lines_cache = self._lines
+        lines_get = lines_cache.get
+        users_get = self._users.get
+        tpl_get = self._tpls.get
+        template = self._template
+        source = self.source
         finish = self._finish
         quarantine = self._quarantine
+        fast_match = _FAST.match
+        bannerish = _BANNERISH.search
+        no_innodb = _NO_INNODB
+        missing = _MISSING
 
         n = 0                 # lines read
         end = 0               # offset just past the last line read
         last_time: float | None = None   # carried forward: MariaDB/old MySQL write # Time: once a second
+        time_raw: bytes | None = None   # the last fast-path # Time: value and its parse, reused while it repeats
+        time_val: float | None = None
 
         # the entry being collected (cur_off < 0: none open)
         cur_off = -1
@@ -268,7 +498,7 @@ class MySQLSlowLogParser:
         has_hdr = False       # saw a real header (time, user, key: value, explain)
         has_qt = False        # saw Query_time (a complete header block)
         attrs: dict[str, AttrValue] = {}
-        uh: tuple[Any, ...] | None = None
+        who: tuple[Any, ...] | None | object = missing   # missing: no User@Host line
         t_seen = False
         t_val: float | None = None
         explain: list[bytes] | None = None
@@ -280,208 +510,292 @@ class MySQLSlowLogParser:
         body: list[bytes] = []
         body_size = 0
         db_use: bytes | None = None
-        sets: list[bytes] | None = None
+        sets: list[tuple[tuple[str, AttrValue], ...]] | None = None
         e: Entry | None
         oversize = False
 
         try:
-            t0 = stream.tell()
-        except (AttributeError, OSError, ValueError):
-            t0 = None
-        try:
-            for off, line, oversize in iter_lines(stream, self.max_line_bytes):
-                n += 1
-                end = off + len(line)
-                marked = False
-                if oversize:
-                    stats.oversize_lines += 1
-                elif line.endswith(_MARKERS):
-                    line = line[: line.rindex(RDS_TRUNCATION_MARKER)] + b"\n"
-                    marked = True
+            for boff, block, span in iter_blocks(stream, self.max_line_bytes, self.block_bytes):
+                blen = len(block)
+                fast = not span and b"\r" not in block and RDS_TRUNCATION_MARKER not in block
+                # (substring tests: far faster than the regex on a whole block)
+                # easy: no query in this block can be a banner or reach the query cap
+                easy = fast and blen < max_q and not (b"started with:" in block or b"Tcp port: " in block
+                                                      or b"TCP Port: " in block or b"Argument" in block)
+                pos = 0
+                while pos < blen:
+                    if cur_off < 0 and fast and block[pos] == 35:  # '#'
+                        m = fast_match(block, pos)
+                        # an entry that reaches the end of the block may continue in the next one
+                        if m is not None and (mend := m.end()) < blen:
+                            tv, key, uline, hdrs, pre, text = m.groups()
+                            if easy or (len(text) + len(pre) < max_q and bannerish(text) is None):
+                                # The slow path's _finish, specialised: everything derived from the header
+                                # and preamble bytes comes from one cache; only the query text is new.
+                                ok = True
+                                k = 0  # lines of the entry
+                                if tv is None:
+                                    t = last_time
+                                else:
+                                    k = 1
+                                    if tv == time_raw:
+                                        t = time_val
+                                    elif b" # User@Host: " in tv:
+                                        ok = False
+                                    else:
+                                        t = parse_time(tv.strip())
+                                        if t is None:
+                                            ok = False  # flagged bad_time by the slow path
+                                        else:
+                                            time_raw, time_val = tv, t
+                                tpl = tpl_get(key)
+                                if tpl is None:
+                                    tpl = template(key, uline, hdrs, pre)
+                                (items, fl_before, fl_after, fl, duration, user, host, ip, tid, db, start, hh,
+                                 kk, cut) = tpl
+                                admin = text[0] == 35  # '#': "# administrator command: …" is the query
+                                if cut is not None:
+                                    # SET NAMES …: the query starts there (an administrator command after it
+                                    # would be the next entry)
+                                    ok = ok and not admin
+                                    text = pre[cut:] + text
+                                    admin = False
+                                if ok and (hh or tv is not None):
+                                    if tv is not None:
+                                        last_time = t
+                                    raw = (text[2:] if admin else text).strip()
+                                    if raw[-1:] == b";":
+                                        raw = raw[:-1].rstrip()
+                                    try:
+                                        query = raw.decode("utf-8")
+                                    except UnicodeDecodeError:
+                                        query = raw.decode("utf-8", "surrogateescape")
+                                        fl = fl_before + ("invalid_utf8",) + fl_after
+                                        stats.invalid_utf8_entries += 1
+                                    if t is None:
+                                        if start is not None and duration is not None:
+                                            t = start + duration
+                                        else:
+                                            fl = fl + ("no_time",)
+                                    elif start is None and duration is not None:
+                                        start = t - duration
+                                    k += kk + text.count(b"\n")
+                                    n += 1
+                                    e = Entry("mysql", query, duration, t, start, items.copy(), user, host, ip, db,
+                                              tid, source, boff + pos + base, n, mend - pos, False, fl)
+                                    n += k - 1
+                                    pos = mend
+                                    end = boff + mend
+                                    stats.entries += 1
+                                    stats.entry_lines += k
+                                    stats.lines = n
+                                    stats.bytes = end
+                                    yield e
+                                    continue
 
-                if line[:1] == b"#":
-                    if in_body:
-                        # Does this '#' line start the next entry, or is it part of the query?
-                        if line.startswith(_STRONG) or (semi and _HEADERISH.match(line) is not None) or (
-                            has_text and line.startswith(_ADMIN)
-                        ):
-                            e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, uh,
-                                       t_val if t_seen else last_time, explain, flags, trunc, body,
-                                       has_text, db_use, sets)
-                            cur_off = -1
-                            in_body = False
-                            if e is not None:
-                                stats.lines = n - 1
-                                stats.bytes = off
-                                yield e
-                        else:
-                            cur_n += 1
-                            if body_size < max_q:
-                                body.append(line[2:] if line.startswith(_ADMIN) else line)
-                                body_size += len(line)
-                            else:
-                                trunc = True
-                            has_text = True
-                            semi = line.endswith(_SEMI)
-                            if oversize:
-                                trunc = True
-                            elif marked:
-                                e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
-                                           t_val if t_seen else last_time, explain, flags, True, body,
-                                           has_text, db_use, sets)
+                    # ---- the slow path: one line ----
+                    if span:
+                        line = block
+                        off = boff
+                        pos = blen
+                        end = boff + span
+                        oversize = True
+                    else:
+                        nl = block.find(b"\n", pos) + 1 or blen
+                        line = block[pos:nl]
+                        off = boff + pos
+                        pos = end = nl
+                        end += boff
+                        oversize = False
+                    n += 1
+                    marked = False
+                    if oversize:
+                        stats.oversize_lines += 1
+                    elif line.endswith(_MARKERS):
+                        line = line[: line.rindex(RDS_TRUNCATION_MARKER)] + b"\n"
+                        marked = True
+
+                    if line[:1] == b"#":
+                        if in_body:
+                            # Does this '#' line start the next entry, or is it part of the query?
+                            if line.startswith(_STRONG) or (semi and _HEADERISH.match(line) is not None) or (
+                                has_text and line.startswith(_ADMIN)
+                            ):
+                                e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, who,
+                                           t_val if t_seen else last_time, explain, flags, trunc,
+                                           b"".join(body) if has_text else None, db_use, sets)
                                 cur_off = -1
                                 in_body = False
                                 if e is not None:
+                                    stats.lines = n - 1
+                                    stats.bytes = off
                                     yield e
-                            continue
-                    if cur_off < 0:
-                        cur_off, cur_line, cur_first, cur_n = off, n, line, 0
-                        has_hdr = has_qt = in_body = has_text = semi = t_seen = False
-                        attrs = {}
-                        uh = db_use = t_val = None
-                        explain = flags = sets = None
-                        trunc = False
-                        body = []
-                        body_size = 0
-                    elif has_qt and line.startswith(_NEW_BLOCK):
-                        # the previous header block never got its query: quarantine it, start afresh
-                        quarantine(cur_off + base, cur_line, "header_without_query", cur_first, cur_n)
-                        cur_off, cur_line, cur_first, cur_n = off, n, line, 0
-                        has_hdr = has_qt = t_seen = False
-                        attrs = {}
-                        uh = t_val = None
-                        explain = flags = None
-                        trunc = False
-                    cur_n += 1
-                    if oversize or marked:
-                        trunc = True
-                    got = lines_cache.get(line)
-                    if got is not None:
-                        attrs.update(got)
-                        has_hdr = True
-                        if not has_qt and "Query_time" in attrs:
-                            has_qt = True
-                    elif line.startswith(b"# Time: "):
-                        rest = line[8:]
-                        i = rest.find(b" # User@Host: ")
-                        if i >= 0:
-                            m = _USER_HOST.match(rest, i + 1)
-                            uh = m.groups() if m is not None else ()
-                            rest = rest[:i]
-                        t_seen = has_hdr = True
-                        t_val = parse_time(rest.strip())
-                        if t_val is None:
-                            flags = (flags or []) + ["bad_time"]
-                        else:
-                            last_time = t_val
-                    elif line.startswith(_USER_LINES):
-                        m = _USER_HOST.match(line)
-                        uh = m.groups() if m is not None else ()
-                        has_hdr = True
-                    elif line.startswith(_ADMIN):
-                        # administrator command right after the headers: it is the query
-                        in_body = has_text = True
-                        body.append(line[2:])
-                        body_size += len(line)
-                        semi = line.endswith(_SEMI)
-                    elif line.startswith(_EXPLAIN):
-                        if explain is None:
-                            explain = []
-                        explain.append(line[11:].rstrip(b"\r\n"))
-                        has_hdr = True
-                    else:
-                        got = pairs_of(line)
-                        if got:
+                                if fast:
+                                    # offer the line that opens the next entry to the fast path
+                                    n -= 1
+                                    pos = off - boff
+                                    continue
+                            else:
+                                cur_n += 1
+                                if body_size < max_q:
+                                    body.append(line[2:] if line.startswith(_ADMIN) else line)
+                                    body_size += len(line)
+                                else:
+                                    trunc = True
+                                has_text = True
+                                semi = line.endswith(_SEMI)
+                                if oversize:
+                                    trunc = True
+                                elif marked:
+                                    e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, who,
+                                               t_val if t_seen else last_time, explain, flags, True,
+                                               b"".join(body), db_use, sets)
+                                    cur_off = -1
+                                    in_body = False
+                                    if e is not None:
+                                        yield e
+                                continue
+                        if cur_off < 0:
+                            cur_off, cur_line, cur_first, cur_n = off, n, line, 0
+                            has_hdr = has_qt = in_body = has_text = semi = t_seen = False
+                            attrs = {}
+                            db_use = t_val = None
+                            who = missing
+                            explain = flags = sets = None
+                            trunc = False
+                            body = []
+                            body_size = 0
+                        elif has_qt and line.startswith(_NEW_BLOCK):
+                            # the previous header block never got its query: quarantine it, start afresh
+                            quarantine(cur_off + base, cur_line, "header_without_query", cur_first, cur_n)
+                            cur_off, cur_line, cur_first, cur_n = off, n, line, 0
+                            has_hdr = has_qt = t_seen = False
+                            attrs = {}
+                            t_val = None
+                            who = missing
+                            explain = flags = None
+                            trunc = False
+                        cur_n += 1
+                        if oversize or marked:
+                            trunc = True
+                        got = lines_get(line)
+                        if got is not None:
                             attrs.update(got)
                             has_hdr = True
                             if not has_qt and "Query_time" in attrs:
                                 has_qt = True
-                        elif line.startswith(_NO_INNODB):
-                            flags = (flags or []) + ["no_innodb_stats"]
+                        elif line.startswith(b"# Time: "):
+                            rest = line[8:]
+                            i = rest.find(b" # User@Host: ")
+                            if i >= 0:
+                                who = who_of(rest[i + 1:])
+                                rest = rest[:i]
+                            t_seen = has_hdr = True
+                            t_val = parse_time(rest.strip())
+                            if t_val is None:
+                                flags = (flags or []) + ["bad_time"]
+                            else:
+                                last_time = t_val
+                        elif line.startswith(_USER_LINES):
+                            who = who_of(line)
                             has_hdr = True
-                    if marked:
-                        # RDS cut the data inside the headers: what follows belongs to another portion
-                        e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
-                                   t_val if t_seen else last_time, explain, flags, True, body, has_text,
-                                   db_use, sets)
-                        cur_off = -1
-                        in_body = False
-                        if e is not None:
-                            yield e
-                    continue
+                        elif line.startswith(_ADMIN):
+                            # administrator command right after the headers: it is the query
+                            in_body = has_text = True
+                            body.append(line[2:])
+                            body_size += len(line)
+                            semi = line.endswith(_SEMI)
+                        elif line.startswith(_EXPLAIN):
+                            if explain is None:
+                                explain = []
+                            explain.append(line[11:].rstrip(b"\r\n"))
+                            has_hdr = True
+                        else:
+                            got = pairs_of(line)
+                            if got:
+                                attrs.update(got)
+                                has_hdr = True
+                                if not has_qt and "Query_time" in attrs:
+                                    has_qt = True
+                            elif line.startswith(no_innodb):
+                                flags = (flags or []) + ["no_innodb_stats"]
+                                has_hdr = True
+                        if marked:
+                            # RDS cut the data inside the headers: what follows belongs to another portion
+                            e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, who,
+                                       t_val if t_seen else last_time, explain, flags, True,
+                                       b"".join(body) if has_text else None, db_use, sets)
+                            cur_off = -1
+                            in_body = False
+                            if e is not None:
+                                yield e
+                        continue
 
-                # ---- not a '#' line ----
-                if line.endswith(_BANNER_END) or line.startswith(_BANNER_PORT) or (
-                    line.startswith(_BANNER_COLS) and b"Command" in line and b"Argument" in line
-                ):
-                    stats.noise_lines += 1
-                    if cur_off >= 0:
-                        e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, uh,
-                                   t_val if t_seen else last_time, explain, flags, trunc, body, has_text,
-                                   db_use, sets)
+                    # ---- not a '#' line ----
+                    if line.endswith(_BANNER_END) or line.startswith(_BANNER_PORT) or (
+                        line.startswith(_BANNER_COLS) and b"Command" in line and b"Argument" in line
+                    ):
+                        stats.noise_lines += 1
+                        if cur_off >= 0:
+                            e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, who,
+                                       t_val if t_seen else last_time, explain, flags, trunc,
+                                       b"".join(body) if has_text else None, db_use, sets)
+                            cur_off = -1
+                            in_body = False
+                            if e is not None:
+                                stats.lines = n
+                                stats.bytes = end
+                                yield e
+                        continue
+                    if cur_off < 0:
+                        if line.strip():
+                            quarantine(off + base, n, "query_without_header", line)
+                        else:
+                            stats.noise_lines += 1
+                        continue
+                    cur_n += 1
+                    if oversize:
+                        trunc = True
+                    if not has_text:
+                        in_body = True
+                        if line.startswith(b"use ") and line.endswith(_SEMI):
+                            db_use = line[4:].rstrip(b"\r\n;").strip()
+                            semi = True
+                            if not marked:
+                                continue
+                        elif line.startswith(b"SET ") and (sv := set_line(line)) is not None:
+                            if sets is None:
+                                sets = []
+                            sets.append(sv)
+                            semi = True
+                            if not marked:
+                                continue
+                        elif not line.strip():
+                            if not marked:
+                                continue
+                        else:
+                            has_text = True
+                    if has_text:
+                        if body_size < max_q:
+                            body.append(line)
+                            body_size += len(line)
+                        else:
+                            trunc = True
+                        # a blank line after "…;" keeps the statement terminated
+                        semi = line.endswith(_SEMI) or (semi and (line == b"\n" or line == b"\r\n"))
+                    if marked:
+                        # RDS cut the data here: whatever follows is another portion, not this query
+                        e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, who,
+                                   t_val if t_seen else last_time, explain, flags, True,
+                                   b"".join(body) if has_text else None, db_use, sets)
                         cur_off = -1
                         in_body = False
                         if e is not None:
-                            stats.lines = n
-                            stats.bytes = end
                             yield e
-                    continue
-                if cur_off < 0:
-                    if line.strip():
-                        quarantine(off + base, n, "query_without_header", line)
-                    else:
-                        stats.noise_lines += 1
-                    continue
-                cur_n += 1
-                if oversize:
-                    trunc = True
-                if not has_text:
-                    in_body = True
-                    if line.startswith(b"use ") and line.endswith(_SEMI):
-                        db_use = line[4:].rstrip(b"\r\n;").strip()
-                        semi = True
-                        if not marked:
-                            continue
-                    elif line.startswith(b"SET ") and line.endswith(_SEMI) and all(
-                        p.partition(b"=")[0].strip() in _SET_KEYS for p in line[4:].rstrip(b"\r\n;").split(b",")
-                    ):
-                        if sets is None:
-                            sets = []
-                        sets.append(line[4:].rstrip(b"\r\n;"))
-                        semi = True
-                        if not marked:
-                            continue
-                    elif not line.strip():
-                        if not marked:
-                            continue
-                    else:
-                        has_text = True
-                if has_text:
-                    if body_size < max_q:
-                        body.append(line)
-                        body_size += len(line)
-                    else:
-                        trunc = True
-                    # a blank line after "…;" keeps the statement terminated
-                    semi = line.endswith(_SEMI) or (semi and (line == b"\n" or line == b"\r\n"))
-                if marked:
-                    # RDS cut the data here: whatever follows is another portion, not this query
-                    e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
-                               t_val if t_seen else last_time, explain, flags, True, body, has_text,
-                               db_use, sets)
-                    cur_off = -1
-                    in_body = False
-                    if e is not None:
-                        yield e
-            if oversize and t0 is not None:
-                # the dropped tail of a final oversize line is only known from the stream position
-                try:
-                    end = stream.tell() - t0
-                except (OSError, ValueError):
-                    pass
             if cur_off >= 0:
-                e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, uh,
-                           t_val if t_seen else last_time, explain, flags, trunc, body, has_text, db_use, sets)
+                e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, who,
+                           t_val if t_seen else last_time, explain, flags, trunc,
+                           b"".join(body) if has_text else None, db_use, sets)
                 cur_off = -1
                 in_body = False
                 if e is not None:
@@ -501,31 +815,33 @@ class MySQLSlowLogParser:
         first: bytes,
         has_hdr: bool,
         attrs: dict[str, AttrValue],
-        uh: tuple[Any, ...] | None,
+        who: Any,
         end_time: float | None,
         explain: list[bytes] | None,
         flags: list[str] | None,
         trunc: bool,
-        body: list[bytes],
-        has_text: bool,
+        text: bytes | None,
         db_use: bytes | None,
-        sets: list[bytes] | None,
+        sets: list[tuple[tuple[str, AttrValue], ...]] | None,
     ) -> Entry | None:
-        """Turn the collected pieces of one entry into an :class:`Entry`, or quarantine them."""
+        """Turn the collected pieces of one entry into an :class:`Entry`, or quarantine them.
+
+        ``who`` is :meth:`_who`'s tuple, ``None`` for an unreadable ``User@Host`` line or ``_MISSING``
+        when there was none; ``text`` is the joined query lines (``None``: no query text).
+        """
         stats = self.stats
-        base = self.base_offset
         if not has_hdr:
-            self._quarantine(off + base, line_no, "query_without_header", first, nlines)
+            self._quarantine(off + self.base_offset, line_no, "query_without_header", first, nlines)
             return None
-        if not body and db_use is None and sets is None:
-            self._quarantine(off + base, line_no, "header_without_query", first, nlines)
+        if text is None and db_use is None and sets is None:
+            self._quarantine(off + self.base_offset, line_no, "header_without_query", first, nlines)
             return None
         stats.entries += 1
         stats.entry_lines += nlines
         fl = flags
         # query text
-        if has_text:
-            raw = b"".join(body).strip()
+        if text is not None:
+            raw = text.strip()
             if raw.endswith(b";"):
                 raw = raw[:-1].rstrip()
             if b"\r" in raw:
@@ -533,8 +849,10 @@ class MySQLSlowLogParser:
             if len(raw) > self.max_query_bytes:
                 raw = raw[: self.max_query_bytes]
                 trunc = True
-            query, valid = decode(raw)
-            if not valid:
+            try:
+                query = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                query = raw.decode("utf-8", "surrogateescape")
                 fl = (fl or []) + ["invalid_utf8"]
                 stats.invalid_utf8_entries += 1
         else:
@@ -554,29 +872,19 @@ class MySQLSlowLogParser:
             duration = None
             fl = (fl or []) + ["bad_query_time"]
         # who / where
-        user = host = ip = None
-        thread_id = None
-        if uh is not None:
-            if len(uh) == 5:
-                u, cu, h, i, tid = uh
-                if u:
-                    user = u.decode("utf-8", "surrogateescape")
-                    if cu and cu != u:
-                        attrs["current_user"] = cu.decode("utf-8", "surrogateescape")
-                elif cu:
-                    user = cu.decode("utf-8", "surrogateescape")
-                if h:
-                    host = h.decode("utf-8", "surrogateescape")
-                if i:
-                    ip = i.decode("utf-8", "surrogateescape")
-                if tid is not None:
-                    thread_id = int(tid)
-            else:
-                fl = (fl or []) + ["bad_user_host"]
+        if who is _MISSING:
+            user = host = ip = thread_id = None
+        elif who is None:
+            user = host = ip = thread_id = None
+            fl = (fl or []) + ["bad_user_host"]
+        else:
+            user, host, ip, thread_id, current = who
+            if current is not None:
+                attrs["current_user"] = current
         if thread_id is None:
             t = attrs.get("Thread_id")
             if t.__class__ is int:
-                thread_id = t  # type: ignore[assignment]
+                thread_id = t
         db = None
         if db_use is not None:
             db = db_use.strip(b"`").decode("utf-8", "surrogateescape") or None
@@ -589,21 +897,19 @@ class MySQLSlowLogParser:
         # times
         start = None
         if sets is not None:
-            for spec in sets:
-                for p in spec.split(b","):
-                    k, _, v = p.partition(b"=")
-                    key = _SET_KEYS[k.strip()]
-                    val = _typed(v.strip())
+            for assignments in sets:
+                for key, val in assignments:
                     if key == "timestamp":
                         if val.__class__ is int or val.__class__ is float:
                             start = float(val)  # type: ignore[arg-type]
                     else:
                         attrs[key] = val
-        st = attrs.get("Start")
-        if st.__class__ is str:
-            s2 = parse_time(st.encode())  # type: ignore[union-attr]
-            if s2 is not None:
-                start = s2
+        if "Start" in attrs:
+            st = attrs["Start"]
+            if st.__class__ is str:
+                s2 = parse_time(st.encode())  # type: ignore[union-attr]
+                if s2 is not None:
+                    start = s2
         if end_time is None:
             if start is not None and duration is not None:
                 end_time = start + duration
@@ -613,7 +919,7 @@ class MySQLSlowLogParser:
             start = end_time - duration
         return Entry(
             "mysql", query, duration, end_time, start, attrs, user, host, ip, db, thread_id,
-            self.source, off + base, line_no, end - off, trunc, tuple(fl) if fl else (),
+            self.source, off + self.base_offset, line_no, end - off, trunc, tuple(fl) if fl else (),
         )
 
 
