@@ -26,15 +26,12 @@ OURS = [PY, "-m", "rds_slowlog.cli"]
 RDS_PREFIX = "%t:%r:%u@%d:[%p]:"
 
 
-def measure(cmd: list[str], stdout_path: str = os.devnull) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, exit code) of one child process."""
-    with open(stdout_path, "wb") as out:
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+def measure(cmd: list[str]) -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, exit code) of one child process (VmHWM sampling, see testing/measure.py)."""
+    from rds_slowlog.testing.measure import measure as run
+
+    m = run(cmd, cwd=str(ROOT))
+    return m.seconds, m.peak_rss_mb, m.returncode
 
 
 def run_many(label: str, cmd: list[str], repeat: int) -> dict[str, float]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rds_slowlog.testing.measure import measure
+
 CLI = [sys.executable, "-m", "rds_slowlog.cli"]
 GOOD_MYSQL = (b"# Time: 2026-11-27T14:00:00.000001Z\n# User@Host: app[app] @  [10.0.0.1]  Id: 7\n"
               b"# Query_time: 0.5  Lock_time: 0.0 Rows_sent: 1  Rows_examined: 2\n"
@@ -18,17 +20,15 @@ GOOD_PG = (b"2026-11-27 14:00:00 UTC:10.0.0.1(5432):app@shop:[42]:LOG:  duration
 
 
 def run_parse(path: Path, *extra: str) -> tuple[int, list[dict], int, float]:
-    """(exit code, per-file stats, docs written, peak RSS MiB of the child)."""
+    """(exit code, per-file stats, docs written, peak RSS MiB of the child itself)."""
     out = path.with_suffix(".ndjson")
-    with open(os.devnull, "wb") as devnull:
-        proc = subprocess.Popen([*CLI, "parse", str(path), "--out", str(out), "--stats", "--no-progress", *extra],
-                                stdout=devnull, stderr=subprocess.PIPE)
-        stderr = proc.stderr.read().decode()
-        _, status, usage = os.wait4(proc.pid, 0)
+    m = measure([*CLI, "parse", str(path), "--out", str(out), "--stats", "--no-progress", *extra],
+                capture_stderr=True, timeout=300)
+    stderr = m.stderr.decode()
     assert "Traceback" not in stderr, stderr
     stats = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     docs = sum(1 for _ in open(out, "rb")) if out.exists() else 0
-    return os.waitstatus_to_exitcode(status), stats, docs, usage.ru_maxrss / 1024
+    return m.returncode, stats, docs, m.peak_rss_mb
 
 
 @pytest.mark.parametrize("engine", ["mysql", "postgres", "auto"])

@@ -84,3 +84,29 @@ def test_detect_engine() -> None:
     assert detect_engine(b"2020-03-11 20:41:43 CET:[local]:postgres@postgres:[12850]:LOG:  duration: 0.4 ms  "
                          b"statement: SELECT 1\n") == "postgres"
     assert detect_engine(b"garbage", default="mysql") == "mysql"
+
+
+@given(st.lists(st.sampled_from([b"a", b"\n", b"bb\n", b"x" * 7, b"\r", b"y" * 30 + b"\n"]), max_size=60),
+       st.integers(1, 40), st.integers(1, 50))
+def test_iter_blocks_are_whole_lines_with_exact_offsets(parts: list[bytes], cap: int, block: int) -> None:
+    from rds_slowlog.parsers.base import iter_blocks
+
+    data = b"".join(parts)
+    physical = data.split(b"\n")
+    physical = [p + b"\n" for p in physical[:-1]] + ([physical[-1]] if physical[-1] else [])
+    expected, off = [], 0
+    for p in physical:
+        expected.append((off, p[:cap], len(p) > cap))
+        off += len(p)
+    got, off = [], 0
+    for o, d, span in iter_blocks(io.BytesIO(data), cap, block):
+        assert o == off
+        if span:                                   # one capped oversize line and its real length
+            got.append((o, d, True))
+            off += span
+            continue
+        lines = [x + b"\n" for x in d.split(b"\n")[:-1]] + ([] if d.endswith(b"\n") else [d.split(b"\n")[-1]])
+        for line in lines:
+            got.append((off, line, False))
+            off += len(line)
+    assert got == expected

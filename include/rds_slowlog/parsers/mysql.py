@@ -4,6 +4,14 @@ Bytes in, :class:`~rds_slowlog.entry.Entry` out, one pass, constant memory.
 
 Why it looks the way it does:
 
+* **Whole ordinary entries in one regex match.** The file is read in 1 MiB blocks of whole lines
+  (:func:`~rds_slowlog.parsers.base.iter_blocks`); an entry of the usual shape (``[# Time:]``,
+  ``# User@Host:``, ``# Key: value`` lines, ``use``/``SET`` lines, query lines, next entry) is matched at
+  once, and what its header, ``use`` and ``SET`` lines mean is looked up by their exact bytes (a whole run
+  of them repeats: same account, same ``Rows_*``, same second). Everything else goes line by line through
+  the state machine below, which defines the semantics; the fast path only takes entries whose every line
+  the state machine would treat the plain way, so it changes speed, never results (``fast_path = False``
+  turns it off, which is how the two are compared).
 * **Dispatch on the first byte.** A line starting with ``#`` is a header (or, rarely, a comment inside a
   query); anything else is query text. Header lines go through one precompiled ``findall`` and the parsed
   pairs are cached by the exact line bytes, because most of them repeat verbatim (``# QC_Hit: No
@@ -100,6 +108,8 @@ _FAST: Final = re.compile(
     rb"((?:# administrator command: |(?!#)[ \t\v\f]*[^\s])[^\n]*\n(?:(?!#)[^\n]*\n)*+)"
     rb"(?=# (?:Time|User@Host|Query_time|User): )"
 )
+# ``# Time:`` of MySQL 5.7+ in UTC: whole second, optional fraction, ``Z``.
+_ISO_UTC: Final = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z\Z")
 # Anything in query lines that the slow path might take for a server banner (over-approximated).
 _BANNERISH: Final = re.compile(rb"started with:|T(?:cp|CP) (?:port|Port): |Argument")
 _YES_NO: Final = {b"Yes": True, b"No": False, b"yes": True, b"no": False, b"YES": True, b"NO": False}
@@ -205,6 +215,9 @@ class MySQLSlowLogParser:
 
     #: Bytes read per block (see :func:`~rds_slowlog.parsers.base.iter_blocks`); tests shrink it.
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    #: Use the whole-entry regex where it applies; ``False`` runs everything through the line-by-line
+    #: state machine (same results, slower: for comparing the two).
+    fast_path: bool = True
 
     def __init__(
         self,
@@ -471,8 +484,7 @@ class MySQLSlowLogParser:
         pairs_of = self._pairs
         who_of = self._who
         set_line = self._set_line
-        lines_cache = self._lines
-        lines_get = lines_cache.get
+        lines_get = self._lines.get
         users_get = self._users.get
         tpl_get = self._tpls.get
         template = self._template
@@ -483,12 +495,16 @@ class MySQLSlowLogParser:
         bannerish = _BANNERISH.search
         no_innodb = _NO_INNODB
         missing = _MISSING
+        use_fast = self.fast_path
+        iso_match = _ISO_UTC.match
 
         n = 0                 # lines read
         end = 0               # offset just past the last line read
         last_time: float | None = None   # carried forward: MariaDB/old MySQL write # Time: once a second
         time_raw: bytes | None = None   # the last fast-path # Time: value and its parse, reused while it repeats
         time_val: float | None = None
+        sec_raw: bytes | None = None    # the whole second of an ISO-8601 # Time: and its parse
+        sec_val: float | None = None
 
         # the entry being collected (cur_off < 0: none open)
         cur_off = -1
@@ -512,12 +528,11 @@ class MySQLSlowLogParser:
         db_use: bytes | None = None
         sets: list[tuple[tuple[str, AttrValue], ...]] | None = None
         e: Entry | None
-        oversize = False
 
         try:
             for boff, block, span in iter_blocks(stream, self.max_line_bytes, self.block_bytes):
                 blen = len(block)
-                fast = not span and b"\r" not in block and RDS_TRUNCATION_MARKER not in block
+                fast = use_fast and not span and b"\r" not in block and RDS_TRUNCATION_MARKER not in block
                 # (substring tests: far faster than the regex on a whole block)
                 # easy: no query in this block can be a banner or reach the query cap
                 easy = fast and blen < max_q and not (b"started with:" in block or b"Tcp port: " in block
@@ -543,7 +558,18 @@ class MySQLSlowLogParser:
                                     elif b" # User@Host: " in tv:
                                         ok = False
                                     else:
-                                        t = parse_time(tv.strip())
+                                        im = iso_match(tv)
+                                        if im is None:
+                                            t = parse_time(tv.strip())
+                                        else:
+                                            # MySQL 5.7+: a new value per entry, but the second repeats;
+                                            # same float as parse_time(): int seconds + float(".ffffff")
+                                            sec, frac = im.groups()
+                                            if sec != sec_raw:
+                                                sec_raw, sec_val = sec, parse_time(sec + b"Z")
+                                            t = sec_val
+                                            if t is not None and frac is not None:
+                                                t = t + float(frac)
                                         if t is None:
                                             ok = False  # flagged bad_time by the slow path
                                         else:
