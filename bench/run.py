@@ -67,6 +67,7 @@ def bench_engine(engine: str, path: Path, repeat: int, ref_repeat: int) -> None:
     mib = path.stat().st_size / (1 << 20)
     entries = count_entries(engine, path)
     print(f"\n{engine}: {path} — {mib:.0f} MiB, {entries} entries")
+    stage = run_many("ours", [PY, str(ROOT / "bench" / "stage.py"), "--engine", engine, str(path)], repeat)
     ours = run_many("ours", OURS + ["digest", "--engine", engine, "--output", "json", "--limit", "0",
                                     "--no-progress", str(path)], repeat)
     if engine == "mysql":
@@ -81,11 +82,13 @@ def bench_engine(engine: str, path: Path, repeat: int, ref_repeat: int) -> None:
     print(f"  {'tool':<34} {'median':>10} {'throughput':>14} {'rate':>21} {'peak RSS':>10}  speed-up vs anchor")
     if ref_cmd is None:
         print(f"  {ref_name}: not installed (apt-get install percona-toolkit pgbadger)")
-        print(row("rds-slowlog digest", ours, mib, entries, None))
+        print(row("rds-slowlog parse+fingerprint", stage, mib, entries, None))
+        print(row("rds-slowlog digest --output json", ours, mib, entries, None))
         return
     ref = run_many(ref_name, ref_cmd, ref_repeat)
     print(row(ref_name, ref, mib, entries, None))
-    print(row("rds-slowlog digest (1 core)", ours, mib, entries, ref["seconds"]))
+    print(row("rds-slowlog parse+fingerprint", stage, mib, entries, ref["seconds"]))
+    print(row("rds-slowlog digest --output json", ours, mib, entries, ref["seconds"]))
 
 
 def gib_rss(path: Path) -> None:

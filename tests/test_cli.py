@@ -132,3 +132,32 @@ def test_download_through_the_emulator_cli(tmp_path) -> None:
     finally:
         emu.send_signal(signal.SIGTERM)
         emu.wait(timeout=10)
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal(tmp_path) -> None:
+    import os
+    import pty
+
+    big = tmp_path / "big.log"
+    big.write_bytes(MARIADB.read_bytes() * 20)          # > 1024 entries: the bar gets updates
+    cmd = [sys.executable, "-m", "rds_slowlog.cli", "digest", str(big), "--limit", "1"]
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=slave, timeout=120,
+                           env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+        os.close(slave)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(master)
+    assert r.returncode == 0 and b"# Profile" in r.stdout
+    assert b"big.log" in drawn and b"\x1b[" in drawn      # a live bar, labelled with the file
+    piped = subprocess.run(cmd, capture_output=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == b""  # never into a pipe or a CI log

@@ -90,10 +90,11 @@ def _progress(enabled: bool, total_bytes: int | None, label: str) -> Iterator[An
     if not enabled or not sys.stderr.isatty():
         yield lambda done: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  transient=True) as bar:
+                  console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total_bytes)
         yield lambda done: bar.update(task, completed=done)
 
