@@ -21,6 +21,11 @@ from rds_slowlog.fingerprint.classify import QueryClass
 EXACT_VALUES: Final = 4096
 _LOG_BASE: Final = math.log(1.05)
 _INV_LOG_BASE: Final = 1.0 / _LOG_BASE
+_NONE: Final = type(None)
+_NUMERIC: Final = frozenset({int, float})
+_NUMERIC_OR_NONE: Final = frozenset({int, float, _NONE})
+#: Entries buffered across classes before they are folded in class by class (bounds memory, not results).
+BATCH: Final = 4096
 #: Attributes that describe the entry rather than measure it; never aggregated as metrics.
 _NOT_METRICS: Final = frozenset({"Query_time", "Thread_id", "Id", "Last_errno", "Errno", "Killed", "Schema", "QC_hit",
                                  "Start", "End", "explain", "Log_slow_rate_type", "Log_slow_rate_limit",
@@ -56,6 +61,11 @@ class Metric:
 
     def add(self, v: float) -> None:
         self.pending.append(v)
+        if len(self.pending) >= EXACT_VALUES:
+            self.fold()
+
+    def extend(self, values: list[float]) -> None:
+        self.pending.extend(values)
         if len(self.pending) >= EXACT_VALUES:
             self.fold()
 
@@ -178,57 +188,59 @@ class ClassDigest:
         self.last_seen: float | None = None
         self.example: Entry | None = None    # the slowest entry, as pt-query-digest shows
         self.example_time = -1.0
-        self.dbs: dict[str, int] = {}
-        self.users: dict[str, int] = {}
-        self.hosts: dict[str, int] = {}
+        self.dbs: Counter[str] = Counter()
+        self.users: Counter[str] = Counter()
+        self.hosts: Counter[str] = Counter()
         self.truncated = 0
 
     def add(self, e: Entry) -> None:
-        # The hot path of ``digest``: one dict lookup and one C-array append per numeric attribute.
-        self.count += 1
-        duration = e.duration if e.duration is not None else 0.0
+        self.add_batch([e])
+
+    def add_batch(self, entries: list[Entry]) -> None:
+        """Fold a batch of this class's entries in, column by column.
+
+        The hot path of ``digest``: per attribute one list comprehension over the batch and one C-array
+        extend, instead of Python-level work per entry and attribute.
+        """
+        self.count += len(entries)
         metrics = self.metrics
+        durations = [e.duration or 0.0 for e in entries]
         qt = metrics.get("Query_time")
         if qt is None:
             qt = metrics["Query_time"] = Metric()
-        p = qt.pending
-        p.append(duration)
-        if len(p) >= EXACT_VALUES:
-            qt.fold()
-        for key, value in e.attrs.items():
-            kind = type(value)
-            if kind is int or kind is float:
-                if key in _NOT_METRICS:
-                    continue
-                m = metrics.get(key)
-                if m is None:
-                    m = metrics[key] = Metric()
-                p = m.pending
-                p.append(value)
-                if len(p) >= EXACT_VALUES:
-                    m.fold()
-            elif kind is bool:
-                if value:
-                    self.flags[key] = self.flags.get(key, 0) + 1
-                elif key not in self.flags:
-                    self.flags[key] = 0
-        t = e.end_time
-        if t is not None:
-            if self.first_seen is None or t < self.first_seen:
-                self.first_seen = t
-            if self.last_seen is None or t > self.last_seen:
-                self.last_seen = t
-        if duration > self.example_time:
-            self.example, self.example_time = e, duration
-        if e.db:
-            self.dbs[e.db] = self.dbs.get(e.db, 0) + 1
-        if e.user:
-            self.users[e.user] = self.users.get(e.user, 0) + 1
-        h = e.host or e.ip
-        if h:
-            self.hosts[h] = self.hosts.get(h, 0) + 1
-        if e.truncated:
-            self.truncated += 1
+        qt.extend(durations)
+        slowest = max(durations)
+        if slowest > self.example_time:
+            self.example, self.example_time = entries[durations.index(slowest)], slowest
+        times = [t for t in [e.end_time for e in entries] if t is not None]
+        if times:
+            lo, hi = min(times), max(times)
+            if self.first_seen is None or lo < self.first_seen:
+                self.first_seen = lo
+            if self.last_seen is None or hi > self.last_seen:
+                self.last_seen = hi
+        attrs = [e.attrs for e in entries]
+        for key in set().union(*attrs):
+            column = [a.get(key) for a in attrs]
+            kinds = set(map(type, column))
+            if bool in kinds:
+                self.flags[key] = self.flags.get(key, 0) + sum(1 for v in column if v is True)
+            if key in _NOT_METRICS:
+                continue
+            if kinds <= _NUMERIC_OR_NONE:
+                values = column if _NONE not in kinds else [v for v in column if v is not None]
+            elif kinds & _NUMERIC:
+                values = [v for v in column if type(v) is int or type(v) is float]
+            else:
+                continue
+            m = metrics.get(key)
+            if m is None:
+                m = metrics[key] = Metric()
+            m.extend(values)
+        self.dbs.update([e.db for e in entries if e.db])
+        self.users.update([e.user for e in entries if e.user])
+        self.hosts.update([h for h in [e.host or e.ip for e in entries] if h])
+        self.truncated += sum(1 for e in entries if e.truncated)
 
     def merge_into(self, total: ClassDigest) -> None:
         """Add this class's figures to ``total`` (the global line is a merge, not a second pass)."""
@@ -288,16 +300,38 @@ class Digest:
         self.filtered_out = 0
 
     def add(self, e: Entry, qc: QueryClass) -> None:
-        t = e.end_time
-        if (self.since is not None and (t is None or t < self.since)) or (
-                self.until is not None and (t is None or t >= self.until)):
-            self.filtered_out += 1
-            return
-        cd = self.classes.get(qc.query_id)
-        if cd is None:
-            cd = self.classes[qc.query_id] = ClassDigest(qc)
-        cd.add(e)
+        self.add_all(((e, qc),))
+
+    def add_all(self, pairs: Iterable[tuple[Entry, QueryClass]]) -> None:
+        """Buffer entries by class and fold them in batches (at most ``BATCH`` entries held at once)."""
+        since, until = self.since, self.until
+        windowed = since is not None or until is not None
+        classes = self.classes
+        buffered: dict[str, list[Entry]] = {}
+        held = 0
         self._total = None
+        for e, qc in pairs:
+            if windowed:
+                t = e.end_time
+                if (since is not None and (t is None or t < since)) or (
+                        until is not None and (t is None or t >= until)):
+                    self.filtered_out += 1
+                    continue
+            qid = qc.query_id
+            batch = buffered.get(qid)
+            if batch is None:
+                if qid not in classes:
+                    classes[qid] = ClassDigest(qc)
+                batch = buffered[qid] = []
+            batch.append(e)
+            held += 1
+            if held >= BATCH:
+                for key, entries in buffered.items():
+                    classes[key].add_batch(entries)
+                buffered.clear()
+                held = 0
+        for key, entries in buffered.items():
+            classes[key].add_batch(entries)
 
     @property
     def total(self) -> ClassDigest:
@@ -308,19 +342,6 @@ class Digest:
                 cd.merge_into(total)
             self._total = total
         return self._total
-
-    def add_all(self, pairs: Iterable[tuple[Entry, QueryClass]]) -> None:
-        if self.since is not None or self.until is not None:
-            for e, qc in pairs:
-                self.add(e, qc)
-            return
-        classes = self.classes
-        self._total = None
-        for e, qc in pairs:
-            cd = classes.get(qc.query_id)
-            if cd is None:
-                cd = classes[qc.query_id] = ClassDigest(qc)
-            cd.add(e)
 
     def ranked(self, limit: int | None = None) -> list[ClassDigest]:
         """Classes by total Query_time, highest first (pt-query-digest's default ``--order-by``)."""

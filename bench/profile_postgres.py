@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Stage-by-stage CPU throughput of the PostgreSQL log path, for one file, in one process.
+
+Each stage re-reads the file from the start and adds one step of the pipeline, so the difference between
+two rows is what that step costs:
+
+* ``lines``     — :func:`rds_slowlog.parsers.base.iter_lines` only (the floor set by line splitting),
+* ``parse``     — :class:`PostgresLogParser` → ``Entry`` objects,
+* ``normalize`` — parse + :func:`rds_slowlog.fingerprint.postgres.normalize` of every query (cache cleared
+  first, so it is the normaliser's real cost on this file, without the classifier's caches),
+* ``classify``  — parse + normalise + statement type/tables (``pipeline.classified``; what
+  ``bench/stage.py --engine postgres`` times against pgBadger),
+* ``digest``    — parse + classify + per-class aggregation.
+
+Times are ``time.process_time()`` (CPU of this process), not wall clock, because the benchmark machine is
+shared; the best of ``--repeat`` runs is printed. ``--slow`` runs the parser with its fast path off (the
+per-line state machine only), so both paths are measured in the same session. ``--pgbadger`` times
+``pgbadger -j 1`` on the same file (child CPU from ``wait4``).
+
+    bench/profile_postgres.py [FILE] [--repeat N] [--stages lines,parse,normalize,classify,digest]
+                              [--slow] [--pgbadger] [--profile STAGE]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+
+from rds_slowlog.digest import Digest  # noqa: E402
+from rds_slowlog.fingerprint import postgres as fp_pg  # noqa: E402
+from rds_slowlog.logfile import open_log  # noqa: E402
+from rds_slowlog.parsers.base import iter_lines  # noqa: E402
+from rds_slowlog.parsers.postgres import PostgresLogParser  # noqa: E402
+from rds_slowlog.pipeline import Classifiers, LogRun, classified  # noqa: E402
+
+DEFAULT_FILE = Path.home() / ".cache" / "rds-slowlog" / "bench" / "postgresql.log"
+FAST = True  # set from --slow
+
+
+def _parser(path: str) -> PostgresLogParser:
+    p = PostgresLogParser(path)
+    if hasattr(p, "fast_path"):
+        p.fast_path = FAST
+    return p
+
+
+def stage_lines(path: str) -> int:
+    with open_log(path) as f:
+        n = 0
+        for _ in iter_lines(f):
+            n += 1
+    return n
+
+
+def stage_parse(path: str) -> int:
+    with open_log(path) as f:
+        n = 0
+        for _ in _parser(path).parse(f):
+            n += 1
+    return n
+
+
+def stage_normalize(path: str) -> int:
+    fp_pg._cached_normalize.cache_clear()
+    norm = fp_pg.normalize
+    with open_log(path) as f:
+        n = 0
+        for e in _parser(path).parse(f):
+            norm(e.query)
+            n += 1
+    return n
+
+
+def _run(path: str, f) -> LogRun:
+    p = _parser(path)
+    return LogRun(source=path, engine="postgres", stats=p.stats, entries=p.parse(f))
+
+
+def stage_classify(path: str) -> int:
+    fp_pg._cached_normalize.cache_clear()
+    with open_log(path) as f:
+        n = 0
+        for _ in classified(_run(path, f), Classifiers()):
+            n += 1
+    return n
+
+
+def stage_digest(path: str) -> int:
+    fp_pg._cached_normalize.cache_clear()
+    with open_log(path) as f:
+        run = _run(path, f)
+        d = Digest()
+        d.add_all(classified(run, Classifiers()))
+        d.as_pt_json()
+    return run.stats.entries
+
+
+STAGES: dict[str, Callable[[str], int]] = {
+    "lines": stage_lines, "parse": stage_parse, "normalize": stage_normalize, "classify": stage_classify,
+    "digest": stage_digest,
+}
+
+
+def pgbadger_cpu(path: str) -> float | None:
+    """CPU seconds (user+sys) of ``pgbadger -j 1`` on ``path`` with the RDS prefix; None if not installed."""
+    exe = shutil.which("pgbadger")
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(
+            [exe, "-j", "1", "-f", "stderr", "-p", "%t:%r:%u@%d:[%p]:", "-o", os.path.join(tmp, "out.json"),
+             "--quiet", path], stdout=null, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(proc.pid, 0)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    global FAST
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
+    ap.add_argument("--repeat", type=int, default=1, help="runs per stage; the fastest is reported")
+    ap.add_argument("--stages", default="lines,parse,normalize,classify,digest")
+    ap.add_argument("--slow", action="store_true", help="parser fast path off (state machine only)")
+    ap.add_argument("--pgbadger", action="store_true", help="also time pgbadger -j 1")
+    ap.add_argument("--profile", metavar="STAGE", help="cProfile one stage instead and print the top 25")
+    args = ap.parse_args(argv)
+    FAST = not args.slow
+    path = args.file
+    size_mb = os.path.getsize(path) / 1e6
+
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.runcall(STAGES[args.profile], path)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return 0
+
+    print(f"{path}: {size_mb:.1f} MB" + ("  (fast path off)" if args.slow else ""))
+    print(f"{'stage':<10} {'cpu s':>8} {'MB/s':>8} {'entries/s':>10}")
+    for name in args.stages.split(","):
+        fn = STAGES[name]
+        best = float("inf")
+        count = 0
+        for _ in range(args.repeat):
+            t0 = time.process_time()
+            count = fn(path)
+            best = min(best, time.process_time() - t0)
+        unit = "lines/s" if name == "lines" else ""
+        print(f"{name:<10} {best:8.2f} {size_mb / best:8.1f} {count / best:10.0f} {unit}")
+    if args.pgbadger:
+        cpu = pgbadger_cpu(path)
+        if cpu is None:
+            print("pgbadger: not installed")
+        else:
+            print(f"{'pgbadger':<10} {cpu:8.2f} {size_mb / cpu:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
