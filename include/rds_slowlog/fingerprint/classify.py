@@ -246,5 +246,6 @@ def classifier_for(engine: str, cache_size: int = DEFAULT_CACHE_SIZE) -> Classif
     if engine == "postgres":
         from rds_slowlog.fingerprint import postgres as fp_pg
 
-        return Classifier(fp_pg.normalize, fp_pg.query_id, fp_pg.short_id, cache_size)
+        return Classifier(fp_pg.normalize, fp_pg.query_id, fp_pg.short_id, cache_size,
+                          cache_key=fp_pg.class_key)
     raise ValueError(f"unknown engine {engine!r}: expected 'mysql' or 'postgres'")

@@ -88,6 +88,8 @@ _SIMPLE: Final = re.compile(
     re.X | re.S,
 )
 _NEEDS_TOKENIZER: Final = ('"', "$", "--", "/*", "::", "\\")
+#: One scan for any of :data:`_NEEDS_TOKENIZER` (same answer as testing each marker with ``in``).
+_NEEDS_TOKENIZER_RE: Final = re.compile(r'["$\\]|--|/\*|::')
 
 _IN_LIST: Final = re.compile(r"\bin \((?:\?, ?)*\?\)")
 _ROW: Final = r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
@@ -124,7 +126,7 @@ def _values(m: re.Match[str]) -> str:
 
 def _normalize(query: str) -> str:
     text = query[:MAX_QUERY_CHARS]
-    if text.isascii() and not any(marker in text for marker in _NEEDS_TOKENIZER):
+    if text.isascii() and _NEEDS_TOKENIZER_RE.search(text) is None:
         text = _simple_sub("?", text).lower()
     else:
         text = _sub(_token, text)
@@ -147,6 +149,38 @@ def normalize(query: str) -> str:
     Cached by exact text (bounded LRU). Never raises for any ``str``.
     """
     return _cached_normalize(query)
+
+
+#: Texts longer than this get no :func:`class_key` (bounds the classifier's key cache, and stays far below
+#: :data:`MAX_QUERY_CHARS`, so no keyed text is ever cut).
+MAX_KEYED_CHARS: Final = 1024
+# A digit run that starts a number in the fast path (not preceded by a word character), unless it is a
+# lone "0" (which may start 0x/0o/0b): becomes "1". Lone "0"s stay as they are.
+_KEY_RUN: Final = re.compile(r"(?<!\w)(?:[1-9]|0(?=\d))\d*")
+
+
+def class_key(query: str) -> str | None:
+    """A key shared only by texts with the same :func:`normalize` result, or ``None`` (no key).
+
+    For the classifier's cache: texts that differ only in their numbers (``aid = 13675`` vs ``aid = 8190``)
+    share one key, so a new text of a known shape skips normalisation.
+
+    Why it is sound. Keys are only given to texts of at most :data:`MAX_KEYED_CHARS` characters that
+    take the fast path of :func:`normalize` (ASCII, none of :data:`_NEEDS_TOKENIZER`); two texts with the
+    same key differ only in digits, so both take it, uncut. The key rewrites only maximal digit runs not
+    preceded by a word character: every other digit (``tbl_12``, ``0x1f``, ``1_000``, ``1e5``) is kept.
+    Each rewritten run is either a lone ``0`` (kept) or anything else (``1``). In the fast path's pattern
+    a digit is only ever tested for being a digit (a word character), except ``(?<=0)`` before
+    ``x``/``o``/``b``, which sees whether a run *is* a lone ``0``; the digits that follow such a prefix
+    are preceded by a letter, so they are kept. Hence both texts split into the same matches at the same
+    places (runs stretched or shrunk), and a rewritten run can never be left outside a match (a digit
+    not preceded by a word character always starts or continues a number or sits inside a string), so
+    every rewritten run becomes the same ``?``: the substituted texts are equal, and so is everything
+    after (lower-casing, whitespace, ``IN``/``VALUES`` collapsing).
+    """
+    if len(query) > MAX_KEYED_CHARS or not query.isascii() or _NEEDS_TOKENIZER_RE.search(query) is not None:
+        return None
+    return _KEY_RUN.sub("1", query)
 
 
 def query_id(normalized: str) -> str:

@@ -5,6 +5,10 @@ Why it looks the way it does:
 * **One regex per line.** ``log_line_prefix`` is compiled once into a single pattern that also matches the
   severity and, when present, ``duration: X ms  statement|execute|parse|bind [name]:``. The hot path is
   ``match`` + a few slices; nothing is decoded for lines that are noise.
+* **Blocks, and a fast path for the common lines.** Input is read in ~1 MiB blocks of whole lines; the
+  usual lines (``duration: … statement|execute|parse|bind``, ``DETAIL``…) are matched in place in the
+  block and handled with a per-(identity, step, name) template; every other line goes through the
+  general per-line state machine, which defines the results (see :meth:`PostgresLogParser.parse`).
 * **Bytes until an entry is built.** Only query text, parameters and prefix fields of real entries are
   decoded (``surrogateescape``, so invalid UTF-8 survives and is flagged).
 * **Timestamps parsed once per distinct second.** Consecutive lines share their ``%t`` second; the epoch
@@ -46,11 +50,13 @@ from typing import BinaryIO, Final
 
 from rds_slowlog.entry import AttrValue, Entry
 from rds_slowlog.parsers.base import (
+    DEFAULT_BLOCK_BYTES,
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_QUERY_BYTES,
     ParseStats,
     QuarantineHook,
     decode,
+    iter_blocks,
 )
 
 #: The prefix RDS and Aurora PostgreSQL force (``parameter group`` cannot change it).
@@ -129,8 +135,8 @@ _ESCAPES: Final[dict[str, tuple[str, str | None]]] = {
 _ESCAPE_RE: Final = re.compile(r"%(-?\d*)(.)")
 
 
-def compile_prefix(log_line_prefix: str, *, fast: bool = False) -> re.Pattern[bytes]:
-    """The line regex for ``log_line_prefix``: prefix, severity, then the optional duration/step part.
+def compile_prefix(log_line_prefix: str, *, fast: bool = False, block: bool = False) -> re.Pattern[bytes]:
+    r"""The line regex for ``log_line_prefix``: prefix, severity, then the optional duration/step part.
 
     Groups: the prefix fields (``ts``/``frac``/``tz``/``epoch``, ``pid``, ``user``, ``db``, ``host`` or
     ``rhost``/``rport``, ``app``, ``lineno``, ``session``, ``sqlstate``, ``queryid``), then ``level``,
@@ -141,7 +147,14 @@ def compile_prefix(log_line_prefix: str, *, fast: bool = False) -> re.Pattern[by
     that text's first character (``[^@]*`` instead of ``.*?``). It is ~40% quicker and, whenever it
     matches, splits the line exactly as the general pattern does; the parser tries it first and falls
     back to the general pattern (``user@server`` user names, databases with spaces…).
+
+    ``block=True`` (implies ``fast``) gives the variant the parser's fast path matches inside a block of
+    lines: whitespace is ``[^\S\n]`` instead of ``\s`` (nothing else in the pattern can match a newline),
+    and a ``msg`` group takes the rest of the line, which must end with ``\n``. On a line without ``\r``
+    it matches exactly when ``fast`` matches the line without its newline, with the same groups, and
+    ``m.start("msg")`` is the ``fast`` pattern's ``m.end()``.
     """
+    fast = fast or block
     parts: list[str] = []
     seen: set[str] = set()
     optional_from: int | None = None
@@ -179,11 +192,14 @@ def compile_prefix(log_line_prefix: str, *, fast: bool = False) -> re.Pattern[by
     prefix = "".join(parts)
     if "pid" not in seen:
         prefix += "(?P<pid>)"  # always present (empty): per-pid pairing then treats the log as one session
+    ws = r"[^\S\n]" if block else r"\s"
     full = (
-        prefix + rf"\s*(?P<level>{_LEVELS}):\s+"
-        r"(?:duration: (?P<dur>\d+(?:\.\d*)?) ms(?:\s+(?P<step>statement|execute|parse|bind)"
+        prefix + rf"{ws}*(?P<level>{_LEVELS}):{ws}+"
+        rf"(?:duration: (?P<dur>\d+(?:\.\d*)?) ms(?:{ws}+(?P<step>statement|execute|parse|bind)"
         r"(?: (?P<name>[^:\n]*?))?:[ \t]?)?)?"
     )
+    if block:
+        full += r"(?P<msg>[^\n]*)\n"
     return re.compile(full.encode("ascii"))
 
 
@@ -226,6 +242,11 @@ class PostgresLogParser:
     :param max_sessions: cap on per-pid state (pending ``log_statement`` entries, parse/bind phases).
     """
 
+    #: Bytes read per block (see :func:`~rds_slowlog.parsers.base.iter_blocks`); tests shrink it.
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+    #: Off: every line takes the general per-line path (tests compare both paths; see :meth:`parse`).
+    fast_path: bool = True
+
     def __init__(
         self,
         source: str = "<stream>",
@@ -242,6 +263,15 @@ class PostgresLogParser:
         self.log_line_prefix = log_line_prefix
         self._re = compile_prefix(log_line_prefix)
         self._fast_re = compile_prefix(log_line_prefix, fast=True)
+        # the fast path's pattern (see parse()); a prefix with a line break in it cannot be matched per line
+        # inside a block, so it gets none
+        self._block_re = (None if ("\n" in log_line_prefix or "\r" in log_line_prefix)
+                          else compile_prefix(log_line_prefix, block=True))
+        if self._block_re is not None:
+            # the general, fast and block patterns number their groups alike (block adds "msg" last), so
+            # group indexes taken from one serve for matches of the others
+            assert {k: v for k, v in self._block_re.groupindex.items() if k != "msg"} == self._re.groupindex
+            assert self._fast_re.groupindex == self._re.groupindex
         self.max_line_bytes = max_line_bytes
         self.max_query_bytes = max_query_bytes
         self.base_offset = base_offset
@@ -263,6 +293,9 @@ class PostgresLogParser:
         self._i_ts, self._i_tz = gi.get("ts", 0), gi.get("tz", 0)
         self._i_frac, self._i_epoch, self._i_lineno = gi.get("frac", 0), gi.get("epoch", 0), gi.get("lineno", 0)
         self._epoch_cache: dict[tuple[bytes, bytes | None], tuple[float, bool]] = {}
+        # fast path: identity fields + step + name → (user, host, ip, db, pid, attrs to copy)
+        self._tpl_idx = self._who_idx + (gi["step"], gi["name"])
+        self._tpl_cache: dict[tuple[bytes | None, ...], tuple] = {}  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ helpers (off the per-line path)
 
@@ -414,8 +447,19 @@ class PostgresLogParser:
                 raw = raw[: self.max_query_bytes]
                 e.truncated = True
             e.query, valid = decode(raw)
-        if op.attr_parts:
-            self._close_attr(op)
+        ap = op.attr_parts
+        if ap:
+            # _close_attr inlined for the usual single DETAIL line (``parameters: …``) that is valid UTF-8
+            attr = op.attr
+            if len(ap) == 1 and attr is not None and len(ap[0]) <= self.max_query_bytes:
+                try:
+                    e.attrs[attr] = ap[0].decode("utf-8")
+                    op.attr = None
+                    op.attr_parts = []
+                except UnicodeDecodeError:
+                    self._close_attr(op)
+            else:
+                self._close_attr(op)
         e.length = self.base_offset + op.end - e.offset
         if not valid or not op.valid:
             e.flags = e.flags + ("invalid_utf8",)
@@ -437,16 +481,65 @@ class PostgresLogParser:
         op.attr = None
         op.attr_parts = []
 
+    def _template(self, key: tuple[bytes | None, ...]) -> tuple:  # type: ignore[type-arg]
+        """What every entry with these identity fields, step and name shares (fast path; cached by ``key``).
+
+        ``(user, host, ip, db, pid, attrs)``; ``attrs`` is copied per entry and has the keys
+        :meth:`_new_entry` sets, in the same order, except ``session_line`` (per line).
+        """
+        who, step, name = key[:-2], key[-2], key[-1]
+        ident = self._who_cache.get(who)
+        if ident is None:
+            ident = self._identity(who)
+            if len(self._who_cache) > 65536:
+                self._who_cache.clear()
+            self._who_cache[who] = ident
+        user, host, ip, db, pid, extra = ident
+        attrs: dict[str, AttrValue] = {"query_step": "statement" if step == b"statement" else step.decode(),  # type: ignore[union-attr]
+                                       "log_level": "LOG"}
+        if name:
+            attrs["query_name"] = name.decode("utf-8", "surrogateescape")
+        if extra:
+            attrs.update(extra)
+        tpl = (user, host, ip, db, pid, attrs)
+        if len(self._tpl_cache) > 65536:
+            self._tpl_cache.clear()
+        self._tpl_cache[key] = tpl
+        return tpl
+
     # ------------------------------------------------------------------ the per-line loop
 
     def parse(self, stream: BinaryIO) -> Iterator[Entry]:
-        """Yield entries in log order (``log_statement`` pairs when their duration arrives)."""
+        """Yield entries in log order (``log_statement`` pairs when their duration arrives).
+
+        The input is read in blocks of whole lines (:func:`~rds_slowlog.parsers.base.iter_blocks`). Two
+        paths, same results, one shared state (pending entry, per-pid maps, continuation mode). The
+        **fast path** matches one line of a block in place (no slicing, no ``rstrip``) and handles the
+        common lines itself: ``LOG:  duration: … statement|execute|parse|bind …`` and secondary lines
+        (``DETAIL``…). It runs only in blocks without ``\\r`` or RDS's truncation marker and on lines that
+        end with ``\\n``, where its pattern splits the line exactly as the general one does (see
+        :func:`compile_prefix`), so it makes the same transitions the general path would. Every other
+        line (continuations, other messages, oversize lines) takes the **general path**, the line-by-line
+        state machine that defines the semantics (``fast_path = False`` runs it alone).
+        """
         st = self.stats
         match = self._re.match
         fast_match = self._fast_re.match
+        block_match = self._block_re.match if (self._block_re is not None and self.fast_path) else None
         gi = self._gi
         i_level, i_dur, i_step, i_name = gi["level"], gi["dur"], gi["step"], gi["name"]
         i_pid = gi["pid"]
+        i_msg = self._block_re.groupindex["msg"] if self._block_re is not None else 0
+        i_ts, i_tz, i_frac, i_lineno = self._i_ts, self._i_tz, self._i_frac, self._i_lineno
+        tpl_idx = self._tpl_idx
+        tpl_get = self._tpl_cache.get
+        template = self._template
+        epoch_get = self._epoch_cache.get
+        line_time = self._line_time
+        finish = self._finish
+        close_attr = self._close_attr
+        source = self.source
+        base = self.base_offset
         secondary = _SECONDARY
         errors = _ERRORS
         max_q = self.max_query_bytes
@@ -457,169 +550,257 @@ class PostgresLogParser:
         target: _Open | None = None              # what _M_QUERY / _M_ATTR continuations extend
         line_no = 0
         noise = 0
-        readline = stream.readline
-        max_line = self.max_line_bytes
         end = 0
-        while True:
-            # iter_lines() inlined: a generator step per line costs ~10% of the whole parse
-            raw = readline(max_line)
-            if not raw:
-                break
-            offset = end
-            n = len(raw)
-            cut = False
-            if n == max_line and raw[-1:] != b"\n":
-                dropped = 0
-                while True:
-                    more = readline(1 << 20)
-                    if not more:
-                        break
-                    dropped += len(more)
-                    if more[-1:] == b"\n":
-                        break
-                if dropped:
-                    n += dropped
+        for boff, block, span in iter_blocks(stream, self.max_line_bytes, self.block_bytes):
+            blen = len(block)
+            fast = block_match is not None and not span and b"\r" not in block and _TRUNC_TAIL not in block
+            pos = 0
+            while pos < blen:
+                if fast:
+                    m = block_match(block, pos)
+                    if m is not None:
+                        level, pid, dur_raw, step, msg = m.group(i_level, i_pid, i_dur, i_step, i_msg)
+                        if step is not None and level == b"LOG":
+                            # ---- fast path: "duration: X ms  statement|execute|parse|bind [name]: …"
+                            line_no += 1
+                            offset = boff + pos
+                            pos = m.end()
+                            end = boff + pos
+                            if pending is not None:
+                                yield finish(pending)
+                                pending = None
+                            if step == b"parse" or step == b"bind":
+                                ph = phases.get(pid)
+                                if ph is None:
+                                    if len(phases) >= self.max_sessions:
+                                        del phases[next(iter(phases))]
+                                    ph = phases[pid] = {}
+                                ph["parse_ms" if step == b"parse" else "bind_ms"] = float(dur_raw)
+                                noise += 1
+                                mode, target = _M_NOISE, None
+                                continue
+                            if waiting:
+                                prev = waiting.pop(pid, None)
+                                if prev is not None:
+                                    yield self._flush_waiting(prev)
+                            # _new_entry, specialised: identity, step and name come from one cache
+                            key = m.group(*tpl_idx)
+                            tpl = tpl_get(key)
+                            if tpl is None:
+                                tpl = template(key)
+                            user, host, ip, db, pid_i, attrs = tpl
+                            attrs = attrs.copy()
+                            if i_lineno:
+                                ln = m.group(i_lineno)
+                                if ln:
+                                    attrs["session_line"] = int(ln)
+                            flags: tuple[str, ...] = ()
+                            hit = epoch_get(m.group(i_ts, i_tz)) if i_ts else None
+                            if hit is None:
+                                end_time, unknown = line_time(m)
+                            else:
+                                end_time, unknown = hit
+                                if i_frac:
+                                    frac = m.group(i_frac)
+                                    if frac:
+                                        end_time += int(frac) / 1000.0
+                            if unknown:
+                                flags = ("unknown_tz",)
+                                st.unknown_tz_entries += 1
+                            dur = float(dur_raw) / 1000.0
+                            e = Entry("postgres", "", dur, end_time,
+                                      (end_time - dur) if end_time is not None else None,
+                                      attrs, user, host, ip, db, pid_i, source, base + offset, line_no, 0, False,
+                                      flags)
+                            if step == b"execute" and phases:
+                                ph = phases.pop(pid, None)
+                                if ph:
+                                    attrs.update(ph)
+                            pending = target = _Open(e, pid, msg, end)
+                            mode = _M_QUERY
+                            continue
+                        if level in secondary:
+                            # ---- fast path: a secondary line (same transitions as the general path's)
+                            line_no += 1
+                            offset = boff + pos
+                            pos = m.end()
+                            end = boff + pos
+                            owner = pending if (pending is not None and pending.pid == pid) else None
+                            if owner is None and waiting:
+                                owner = waiting.get(pid)
+                                if owner is not None and owner.end != offset:
+                                    owner = None
+                            if owner is not None and (level == b"DETAIL" or level == b"CONTEXT"):
+                                if owner.attr_parts:
+                                    close_attr(owner)
+                                if level == b"DETAIL":
+                                    if msg.startswith(b"parameters: "):
+                                        owner.attr, msg = "parameters", msg[12:]
+                                    else:
+                                        owner.attr = "detail"
+                                else:
+                                    owner.attr = "context"
+                                owner.attr_parts.append(msg)
+                                owner.end = end
+                                mode, target = _M_ATTR, owner
+                                continue
+                            noise += 1
+                            mode, target = _M_NOISE, None
+                            continue
+
+                # ---- the general path: one line
+                if span:
+                    raw = block
+                    offset = boff
+                    end = boff + span
+                    pos = blen
                     cut = True
                     st.oversize_lines += 1
-            line_no += 1
-            end = offset + n
-            raw = raw.rstrip(b"\r\n")
-            if raw.endswith(_TRUNC_TAIL):
-                raw = raw[: -len(_TRUNC_TAIL)]
-                cut = True
-            m = fast_match(raw) or match(raw)
-            if m is None:
-                # continuation of the previous message, or not ours at all
-                if mode == _M_QUERY and target is not None:
-                    if raw[:1] == b"\t":
-                        raw = raw[1:]
-                    if target.size < max_q:
-                        target.parts.append(raw)
-                        target.size += len(raw) + 1
-                    else:
-                        target.entry.truncated = True
-                    target.end = end
-                    if cut:
-                        target.entry.truncated = True
-                elif mode == _M_ATTR and target is not None:
-                    target.attr_parts.append(raw[1:] if raw[:1] == b"\t" else raw)
-                    target.end = end
-                    if cut:
-                        target.entry.truncated = True
-                elif mode == _M_NOISE or not raw.strip():
-                    noise += 1
-                elif END_OF_LOG in raw and raw.strip(b"- ") == END_OF_LOG:
-                    noise += 1
                 else:
-                    self._quarantine(self.base_offset + offset, line_no, "no_prefix", raw)
-                continue
-
-            level, pid, dur_raw, step, name = m.group(i_level, i_pid, i_dur, i_step, i_name)
-            if level in secondary:
-                # DETAIL / HINT / CONTEXT / STATEMENT … of the message just before (same pid)
-                owner = pending if (pending is not None and pending.pid == pid) else None
-                if owner is None:
-                    owner = waiting.get(pid)
-                    if owner is not None and owner.end != offset:
-                        owner = None  # only a directly following secondary line belongs to it
-                if owner is not None and level in (b"DETAIL", b"CONTEXT"):
-                    if owner.attr_parts:
-                        self._close_attr(owner)
-                    msg = raw[m.end():]
-                    if level == b"DETAIL":
-                        if msg.startswith(b"parameters: "):
-                            owner.attr, msg = "parameters", msg[12:]
+                    nl = block.find(b"\n", pos) + 1 or blen
+                    raw = block[pos:nl]
+                    offset = boff + pos
+                    end = boff + nl
+                    pos = nl
+                    cut = False
+                line_no += 1
+                raw = raw.rstrip(b"\r\n")
+                if raw.endswith(_TRUNC_TAIL):
+                    raw = raw[: -len(_TRUNC_TAIL)]
+                    cut = True
+                m = fast_match(raw) or match(raw)
+                if m is None:
+                    # continuation of the previous message, or not ours at all
+                    if mode == _M_QUERY and target is not None:
+                        if raw[:1] == b"\t":
+                            raw = raw[1:]
+                        if target.size < max_q:
+                            target.parts.append(raw)
+                            target.size += len(raw) + 1
                         else:
-                            owner.attr = "detail"
+                            target.entry.truncated = True
+                        target.end = end
+                        if cut:
+                            target.entry.truncated = True
+                    elif mode == _M_ATTR and target is not None:
+                        target.attr_parts.append(raw[1:] if raw[:1] == b"\t" else raw)
+                        target.end = end
+                        if cut:
+                            target.entry.truncated = True
+                    elif mode == _M_NOISE or not raw.strip():
+                        noise += 1
+                    elif END_OF_LOG in raw and raw.strip(b"- ") == END_OF_LOG:
+                        noise += 1
                     else:
-                        owner.attr = "context"
-                    owner.attr_parts.append(msg)
-                    owner.end = end
-                    if cut:
-                        owner.entry.truncated = True
-                    mode, target = _M_ATTR, owner
+                        self._quarantine(base + offset, line_no, "no_prefix", raw)
                     continue
-                # HINT/STATEMENT/… of an entry, the DETAIL of a parse/bind phase (the execute logs its own
-                # parameters) or of an error/noise message: not part of any query
-                noise += 1
-                mode, target = _M_NOISE, None
-                continue
 
-            if pending is not None:
-                yield self._finish(pending)
-                pending = None
-            if dur_raw is not None and level == b"LOG":
-                dur = float(dur_raw) / 1000.0
-                if step is None:
-                    if m.end() < len(raw) and raw[m.end():].strip():
-                        # "duration: … ms  plan:" (auto_explain) and other duration messages: not queries
+                level, pid, dur_raw, step, name = m.group(i_level, i_pid, i_dur, i_step, i_name)
+                if level in secondary:
+                    # DETAIL / HINT / CONTEXT / STATEMENT … of the message just before (same pid)
+                    owner = pending if (pending is not None and pending.pid == pid) else None
+                    if owner is None:
+                        owner = waiting.get(pid)
+                        if owner is not None and owner.end != offset:
+                            owner = None  # only a directly following secondary line belongs to it
+                    if owner is not None and level in (b"DETAIL", b"CONTEXT"):
+                        if owner.attr_parts:
+                            close_attr(owner)
+                        msg = raw[m.end():]
+                        if level == b"DETAIL":
+                            if msg.startswith(b"parameters: "):
+                                owner.attr, msg = "parameters", msg[12:]
+                            else:
+                                owner.attr = "detail"
+                        else:
+                            owner.attr = "context"
+                        owner.attr_parts.append(msg)
+                        owner.end = end
+                        if cut:
+                            owner.entry.truncated = True
+                        mode, target = _M_ATTR, owner
+                        continue
+                    # HINT/STATEMENT/… of an entry, the DETAIL of a parse/bind phase (the execute logs its own
+                    # parameters) or of an error/noise message: not part of any query
+                    noise += 1
+                    mode, target = _M_NOISE, None
+                    continue
+
+                if pending is not None:
+                    yield finish(pending)
+                    pending = None
+                if dur_raw is not None and level == b"LOG":
+                    dur = float(dur_raw) / 1000.0
+                    if step is None:
+                        if m.end() < len(raw) and raw[m.end():].strip():
+                            # "duration: … ms  plan:" (auto_explain) and other duration messages: not queries
+                            noise += 1
+                            mode, target = _M_NOISE, None
+                            continue
+                        op = waiting.pop(pid, None)
+                        if op is None:
+                            noise += 1  # log_duration without log_statement: no text to report
+                            mode, target = _M_NOISE, None
+                            continue
+                        e = op.entry
+                        e.duration = dur
+                        end_time = line_time(m)[0]
+                        e.end_time = end_time
+                        e.start_time = end_time - dur if end_time is not None else None
+                        yield finish(op)
+                        mode, target = _M_NOISE, None
+                        continue
+                    if step == b"parse" or step == b"bind":
+                        ph = phases.get(pid)
+                        if ph is None:
+                            if len(phases) >= self.max_sessions:
+                                del phases[next(iter(phases))]
+                            ph = phases[pid] = {}
+                        ph["parse_ms" if step == b"parse" else "bind_ms"] = float(dur_raw)
                         noise += 1
                         mode, target = _M_NOISE, None
                         continue
-                    op = waiting.pop(pid, None)
-                    if op is None:
-                        noise += 1  # log_duration without log_statement: no text to report
-                        mode, target = _M_NOISE, None
-                        continue
-                    e = op.entry
-                    e.duration = dur
-                    end_time = self._line_time(m)[0]
-                    e.end_time = end_time
-                    e.start_time = end_time - dur if end_time is not None else None
-                    yield self._finish(op)
-                    mode, target = _M_NOISE, None
-                    continue
-                if step == b"parse" or step == b"bind":
-                    ph = phases.get(pid)
-                    if ph is None:
-                        if len(phases) >= self.max_sessions:
-                            del phases[next(iter(phases))]
-                        ph = phases[pid] = {}
-                    ph["parse_ms" if step == b"parse" else "bind_ms"] = float(dur_raw)
-                    noise += 1
-                    mode, target = _M_NOISE, None
-                    continue
-                prev = waiting.pop(pid, None)
-                if prev is not None:
-                    yield self._flush_waiting(prev)
-                e = self._new_entry(m, dur, step, name, offset, line_no)
-                op = _Open(e, pid, raw[m.end():], end)
-                if step == b"execute":
-                    ph = phases.pop(pid, None)
-                    if ph:
-                        e.attrs.update(ph)
-                if cut:
-                    e.truncated = True
-                pending = op
-                mode, target = _M_QUERY, op
-                continue
-            if level == b"LOG" and dur_raw is None:
-                sm = _STEP_RE.match(raw, m.end())
-                if sm is not None:
-                    # log_statement: the text now, the duration (if logged) later on the same pid
                     prev = waiting.pop(pid, None)
                     if prev is not None:
                         yield self._flush_waiting(prev)
-                    e = self._new_entry(m, None, sm.group(1), sm.group(2), offset, line_no)
-                    op = _Open(e, pid, raw[sm.end():], end)
-                    if sm.group(1) == b"execute":
+                    e = self._new_entry(m, dur, step, name, offset, line_no)
+                    op = _Open(e, pid, raw[m.end():], end)
+                    if step == b"execute":
                         ph = phases.pop(pid, None)
                         if ph:
                             e.attrs.update(ph)
                     if cut:
                         e.truncated = True
-                    if len(waiting) >= self.max_sessions:
-                        yield self._flush_waiting(waiting.pop(next(iter(waiting))))
-                    waiting[pid] = op
+                    pending = op
                     mode, target = _M_QUERY, op
                     continue
-            elif level in errors:
-                st.errors += 1
-            noise += 1
-            mode, target = _M_NOISE, None
+                if level == b"LOG" and dur_raw is None:
+                    sm = _STEP_RE.match(raw, m.end())
+                    if sm is not None:
+                        # log_statement: the text now, the duration (if logged) later on the same pid
+                        prev = waiting.pop(pid, None)
+                        if prev is not None:
+                            yield self._flush_waiting(prev)
+                        e = self._new_entry(m, None, sm.group(1), sm.group(2), offset, line_no)
+                        op = _Open(e, pid, raw[sm.end():], end)
+                        if sm.group(1) == b"execute":
+                            ph = phases.pop(pid, None)
+                            if ph:
+                                e.attrs.update(ph)
+                        if cut:
+                            e.truncated = True
+                        if len(waiting) >= self.max_sessions:
+                            yield self._flush_waiting(waiting.pop(next(iter(waiting))))
+                        waiting[pid] = op
+                        mode, target = _M_QUERY, op
+                        continue
+                elif level in errors:
+                    st.errors += 1
+                noise += 1
+                mode, target = _M_NOISE, None
 
         if pending is not None:
-            yield self._finish(pending)
+            yield finish(pending)
         for op in waiting.values():
             yield self._flush_waiting(op)
         waiting.clear()
