@@ -420,7 +420,8 @@ class Digest:
                        f"{qt.avg:>9.4f}  {item[:60]}")
         for i, cd in enumerate(ranked, 1):
             out.append("")
-            out.append(f"# Query {i}: ID 0x{cd.qc.query_id} ({cd.qc.statement_type})")
+            engine = f", {cd.example.engine}" if cd.example is not None else ""
+            out.append(f"# Query {i}: ID 0x{cd.qc.query_id} ({cd.qc.statement_type}{engine})")
             out.append(f"# Count: {cd.count}   first seen {_ts(cd.first_seen)}   last seen {_ts(cd.last_seen)}"
                        + (f"   truncated {cd.truncated}" if cd.truncated else ""))
             out.append(f"# {'Attribute':<16} {'total':>14} {'min':>12} {'max':>12} {'avg':>12} {'median':>12} {'95%':>12}")
