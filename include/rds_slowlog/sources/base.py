@@ -113,9 +113,22 @@ class StreamRaw(io.RawIOBase):
         self.report = report
         self.start_offset = offset
         self._offset = offset
+        self._buf = b""      # the current page/portion: never more than one held
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
+
+    def _serve(self, b: Any) -> int | None:
+        """Copy buffered bytes into ``b``, counting offset and report; None when the buffer is used up."""
+        if self._pos >= len(self._buf):
+            return None
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        self._offset += n
+        self.report.bytes += n
+        return n
 
     def tell(self) -> int:
         return self._offset

@@ -289,8 +289,6 @@ class _CloudWatchRaw(StreamRaw):
             self._params["endTime"] = int(extra["end_ms"])
         if source.page_limit is not None:
             self._params["limit"] = source.page_limit
-        self._buf = b""
-        self._pos = 0
         self._done = False
         self._token: str | None = None
         self._skip = offset
@@ -303,12 +301,8 @@ class _CloudWatchRaw(StreamRaw):
 
     def readinto(self, b: Any) -> int:
         while True:
-            if self._pos < len(self._buf):
-                n = min(len(b), len(self._buf) - self._pos)
-                b[:n] = self._buf[self._pos:self._pos + n]
-                self._pos += n
-                self._offset += n
-                self.report.bytes += n
+            n = self._serve(b)
+            if n is not None:
                 return n
             if self._done:
                 return 0

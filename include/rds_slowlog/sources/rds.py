@@ -390,8 +390,6 @@ class _RdsRaw(StreamRaw):
         self._ref = ref
         self._size = ref.size
         self._http: Any = None
-        self._buf = b""
-        self._pos = 0
         self._done = False
         # bytes of the file to drop before delivering (resume without a marker, or portions after a broken
         # complete download); tracked separately from ``_offset`` which counts bytes given to the reader
@@ -435,12 +433,8 @@ class _RdsRaw(StreamRaw):
                 if n is not None:
                     return n
                 continue
-            if self._pos < len(self._buf):
-                n = min(len(b), len(self._buf) - self._pos)
-                b[:n] = self._buf[self._pos:self._pos + n]
-                self._pos += n
-                self._offset += n
-                self.report.bytes += n
+            n = self._serve(b)
+            if n is not None:
                 return n
             if self._done:
                 return 0
