@@ -4,18 +4,21 @@
 *Ours* = :func:`rds_slowlog.indexing.index_staging` on staged gzip chunks: read + sha256-verify each chunk,
 decompress, split the ``_id``/``_index`` tail off every line, batch by docs and bytes, send through the client
 library's ``streaming_bulk``, inspect every item. *Raw* = the same bulk bodies, built before the clock starts,
-POSTed one after the other with ``http.client`` on one keep-alive connection; the only check is
-``"errors":false`` in the response. Like with like: same documents, same batch size, same server, one request
-in flight on both sides, compression on both sides or neither (``--http-compress``); every round starts from
-deleted indices (with the templates installed), a warm-up round is not counted, and the two sides alternate
-so server warm-up, merges and other load on the machine hit both alike. Each round prints both figures side
-by side, the machine's busy CPU (other processes on a small machine skew single rounds) and our CPU time.
+POSTed one after the other with ``http.client`` on one keep-alive connection (one request in flight); the
+only check is ``"errors":false`` in the response. Ours runs twice per round: with ``max_workers=1`` (one
+request in flight — like with like against raw) and with ``--max-workers`` (default: ``BulkOptions``'s, several
+requests in flight, like ``parallel_bulk`` — not like with like: raw stays one sequential connection). Same
+documents, same batch size, same server, compression on all sides or none (``--http-compress``); every run
+starts from deleted indices (with the templates installed), a warm-up round is not counted, and the order of
+the sides rotates so server warm-up, merges and other load on the machine hit all alike. Each round prints the
+figures side by side, the machine's busy CPU (other processes on a small machine skew single rounds) and our
+CPU time.
 
 Input: the first ``--docs`` entries of the benchmark MariaDB log made by ``bench/make_logs.py`` (real server
 output) when it exists, else the bundled sample logs replicated under distinct instance ids.
 
     bench/index_bench.py [--engine elasticsearch|opensearch] [--docs N] [--rounds N] [--batch-size N]
-                         [--http-compress]
+                         [--http-compress] [--max-workers N]
 
 The server comes from ES_URL / OPENSEARCH_URL or is started (and stopped) with scripts/search-engine.sh.
 """
@@ -173,6 +176,8 @@ def main() -> int:
     ap.add_argument("--raw-filter-path", default="errors",
                     help="filter_path of the raw requests; 'errors,items.*.status,items.*.error' makes the server "
                          "render the per-item answer ours asks for (default: errors, the minimal client)")
+    ap.add_argument("--max-workers", type=int, default=BulkOptions().max_workers,
+                    help="requests in flight for the second 'ours' column (default %(default)s)")
     args = ap.parse_args()
 
     url, started = server_url(args.engine)
@@ -184,48 +189,55 @@ def main() -> int:
             mb = sum(map(len, bodies)) / 1e6
             print(f"# {args.engine}: {n} docs, {mb:.1f} MB of bulk NDJSON, batch {args.batch_size}, "
                   f"http_compress={args.http_compress}; raw filter_path={args.raw_filter_path}; input: {source}")
-            options = BulkOptions(batch_size=args.batch_size, max_chunk_bytes=100 * 1024 * 1024, es_timeout=120)
-            ours_s: list[float] = []
-            raw_s: list[float] = []
-            ratios: list[float] = []
-            print(f"  {'round':<8} {'raw docs/s':>11} {'ours docs/s':>12} {'ours/raw':>9}   machine CPU busy (of "
-                  f"{os.cpu_count()} cores) raw / ours   our CPU s")
-            # round 0 warms the JVM and the page cache for both sides and is not counted; the order of the two
-            # sides alternates so drift (merges, other load on the machine) hits both alike
+            workers = args.max_workers
+            options = {side: BulkOptions(batch_size=args.batch_size, max_chunk_bytes=100 * 1024 * 1024,
+                                         es_timeout=120, max_workers=w)
+                       for side, w in (("ours1", 1), ("oursN", workers))}
+            sides = ("raw", "ours1", "oursN")
+            secs_all: dict[str, list[float]] = {side: [] for side in sides}
+            ratios: dict[str, list[float]] = {"ours1": [], "oursN": []}
+            wn, rn = f"ours w={workers}", f"w={workers}/raw"
+            print(f"  {'round':<8} {'raw 1 conn':>11} {'ours w=1':>10} {wn:>10} {'w=1/raw':>8} {rn:>8}   machine CPU "
+                  f"busy (of {os.cpu_count()} cores) raw / w=1 / w={workers}   our CPU s w=1 / w={workers}")
+            # round 0 warms the JVM and the page cache for all sides and is not counted; the order of the sides
+            # rotates so drift (merges, other load on the machine) hits all alike
             for r in range(-1, args.rounds):
                 secs: dict[str, float] = {}
                 busy: dict[str, float] = {}
-                ours_cpu = 0.0
-                for side in (("raw", "ours") if r % 2 == 0 else ("ours", "raw")):
+                cpu: dict[str, float] = {}
+                k = r % len(sides)
+                for side in sides[k:] + sides[:k]:
                     reset(client, args.engine)
                     b0, c0 = machine_busy()
                     if side == "raw":
                         secs[side] = raw_bulk(url, bodies, args.http_compress, args.raw_filter_path)
                     else:
                         t0 = time.monotonic()
-                        stats = index_staging(client, tmp, engine=args.engine, options=options)
+                        stats = index_staging(client, tmp, engine=args.engine, options=options[side])
                         secs[side] = time.monotonic() - t0
                         if sum(s["indexed"] for _, s in stats) != n:
-                            raise RuntimeError(f"ours indexed {sum(s['indexed'] for _, s in stats)} of {n}")
+                            raise RuntimeError(f"{side} indexed {sum(s['indexed'] for _, s in stats)} of {n}")
                     b1, c1 = machine_busy()
                     busy[side] = (b1 - b0) / secs[side]
-                    if side == "ours":
-                        ours_cpu = c1 - c0
+                    cpu[side] = c1 - c0
                     got = count(client, args.engine)
                     if got != n:
                         raise RuntimeError(f"{side}: {got} documents in the index, expected {n}")
-                ratio = secs["raw"] / secs["ours"]
                 if r >= 0:
-                    raw_s.append(secs["raw"])
-                    ours_s.append(secs["ours"])
-                    ratios.append(ratio)
+                    for side in sides:
+                        secs_all[side].append(secs[side])
+                    for side in ratios:
+                        ratios[side].append(secs["raw"] / secs[side])
                 print(f"  {'warm-up' if r < 0 else f'round {r + 1}':<8} {n / secs['raw']:11.0f} "
-                      f"{n / secs['ours']:12.0f} {ratio:9.3f}   {busy['raw']:5.2f} / {busy['ours']:5.2f}"
-                      f"{'':26}{ours_cpu:.2f}")
-            raw_med, ours_med = statistics.median(raw_s), statistics.median(ours_s)
-            print(f"median of {len(raw_s)}: raw {n / raw_med:.0f} docs/s | ours {n / ours_med:.0f} docs/s | "
-                  f"ratio of medians {raw_med / ours_med:.3f} | median paired ratio {statistics.median(ratios):.3f} "
-                  f"(target >= 0.9)")
+                      f"{n / secs['ours1']:10.0f} {n / secs['oursN']:10.0f} {secs['raw'] / secs['ours1']:8.3f} "
+                      f"{secs['raw'] / secs['oursN']:8.3f}   {busy['raw']:5.2f} / {busy['ours1']:5.2f} / "
+                      f"{busy['oursN']:5.2f}{'':26}{cpu['ours1']:.2f} / {cpu['oursN']:.2f}")
+            med = {side: statistics.median(v) for side, v in secs_all.items()}
+            print(f"median of {args.rounds}: raw (1 sequential connection) {n / med['raw']:.0f} docs/s | "
+                  f"ours w=1 {n / med['ours1']:.0f} docs/s (ratio of medians {med['raw'] / med['ours1']:.3f}, "
+                  f"median paired {statistics.median(ratios['ours1']):.3f}) | ours w={workers} "
+                  f"{n / med['oursN']:.0f} docs/s (ratio of medians {med['raw'] / med['oursN']:.3f}, median paired "
+                  f"{statistics.median(ratios['oursN']):.3f}) (target >= 0.9)")
             reset(client, args.engine)
             raw_request(client, args.engine, "DELETE", f"/_index_template/{PREFIX}")
     finally:

@@ -5,6 +5,7 @@ import gzip
 import http.client
 import pickle
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ def test_threshold_parsing_and_allowed_failures() -> None:
     assert BulkOptions(failure_threshold=0).allowed_failures(10**6) == 0
     with pytest.raises(ValueError):
         BulkOptions(batch_size=0)
+    assert BulkOptions().max_workers == 2
+    with pytest.raises(ValueError):
+        BulkOptions(max_workers=0)
 
 
 def test_exceptions_pickle_with_their_fields() -> None:
@@ -244,6 +248,9 @@ class FaultProxy:
         self.item_429 = 0                 # next bulk answer: the first N items become 429
         self.force_status: int | None = None  # answer every bulk request with this status
         self.bulk_ids: list[list[str]] = []
+        self.bulk_delay = 0.0             # seconds each forwarded bulk request is held (to overlap them)
+        self.active = self.peak = 0       # forwarded bulk requests being handled now / at most at once
+        self.lock = threading.Lock()      # requests arrive concurrently when the indexer has several in flight
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -255,11 +262,26 @@ class FaultProxy:
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 is_bulk = "/_bulk" in self.path
-                if is_bulk and proxy.down_after_bulks is not None and len(proxy.bulk_ids) >= proxy.down_after_bulks:
-                    proxy.down = True
-                if proxy.down:
+                with proxy.lock:
+                    if (is_bulk and proxy.down_after_bulks is not None
+                            and len(proxy.bulk_ids) >= proxy.down_after_bulks):
+                        proxy.down = True
+                    down = proxy.down
+                    if is_bulk and not down and not proxy.force_status:
+                        proxy.bulk_ids.append([orjson.loads(x)["index"]["_id"] for x in body.splitlines()[::2]])
+                        proxy.active += 1
+                        proxy.peak = max(proxy.peak, proxy.active)
+                if down:
                     self.close_connection = True
                     return
+                try:
+                    self._forward(body, is_bulk)
+                finally:
+                    if is_bulk and not proxy.force_status:
+                        with proxy.lock:
+                            proxy.active -= 1
+
+            def _forward(self, body: bytes, is_bulk: bool) -> None:
                 if is_bulk and proxy.force_status:
                     data = orjson.dumps({"error": {"type": "injected", "reason": "injected"},
                                          "status": proxy.force_status})
@@ -270,22 +292,25 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(data)
                     return
-                if is_bulk:
-                    proxy.bulk_ids.append([orjson.loads(x)["index"]["_id"] for x in body.splitlines()[::2]])
+                if is_bulk and proxy.bulk_delay:
+                    time.sleep(proxy.bulk_delay)
                 conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
-                if is_bulk and proxy.item_429 and resp.status == 200:
+                with proxy.lock:
+                    n429 = proxy.item_429 if is_bulk and resp.status == 200 else 0
+                    if n429:
+                        proxy.item_429 = 0      # exactly one answer gets them, whatever the concurrency
+                if n429:
                     doc = orjson.loads(data)
-                    for item in doc["items"][:proxy.item_429]:
+                    for item in doc["items"][:n429]:
                         op = next(iter(item.values()))
                         op["status"] = 429
                         op["error"] = {"type": "es_rejected_execution_exception", "reason": "injected"}
                     doc["errors"] = True
                     data = orjson.dumps(doc)
-                    proxy.item_429 = 0
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -326,7 +351,7 @@ def test_only_retriable_items_are_resent(proxied, tmp_path: Path) -> None:
     base, entries = _stage(tmp_path, prefix, SAMPLES[:1])
     proxy.item_429 = 3
     sleeps: list[float] = []
-    opts = BulkOptions(batch_size=50, initial_backoff=2.0)
+    opts = BulkOptions(batch_size=50, initial_backoff=2.0, max_workers=1)     # one in flight: exact request order
     stats = index_staging(pclient, base, engine=engine, options=opts, sleep=sleeps.append, rand=lambda: 0.5)[0][1]
     assert stats["indexed"] == entries and stats["retries"] == 3 and stats["failed"] == 0
     assert proxy.bulk_ids[1] == proxy.bulk_ids[0][:3]          # the resend holds exactly the 429 items
@@ -346,7 +371,7 @@ def test_outage_mid_run_is_retried_then_completes(proxied, tmp_path: Path) -> No
             proxy.down_after_bulks = None
             proxy.down = False
 
-    opts = BulkOptions(batch_size=100, es_retry_count=4, initial_backoff=1.0, max_backoff=1.5)
+    opts = BulkOptions(batch_size=100, es_retry_count=4, initial_backoff=1.0, max_backoff=1.5, max_workers=1)
     results = index_staging(pclient, base, engine=engine, options=opts, sleep=sleep, rand=lambda: 0.999)
     stats = results[0][1]
     assert stats["indexed"] == entries and stats["failed"] == 0
@@ -361,7 +386,8 @@ def test_server_stays_down_fails_clearly_and_rerun_completes_exactly(proxied, tm
     proxy.down_after_bulks = 1
     sleeps: list[float] = []
     with pytest.raises(RetriesExhausted) as ei:
-        index_staging(pclient, base, engine=engine, options=BulkOptions(batch_size=100, es_retry_count=2),
+        index_staging(pclient, base, engine=engine, options=BulkOptions(batch_size=100, es_retry_count=2,
+                                                                                    max_workers=1),
                       sleep=sleeps.append)
     err = ei.value
     assert len(sleeps) == 2 and "still failing after 2 retries" in str(err) and "rerun the chunk" in str(err)
@@ -383,3 +409,118 @@ def test_non_retriable_request_error_is_raised_at_once(proxied, tmp_path: Path) 
         index_staging(pclient, base, engine=engine, sleep=sleeps.append)
     assert sleeps == [] and "refused with HTTP 401" in str(ei.value)
     assert count(client, engine, prefix) == 0
+
+
+# ------------------------------------------------------------------------------------------- several in flight
+
+def _ids(lines: list[bytes]) -> list[str]:
+    return [orjson.loads(x)["_id"] for x in lines]
+
+
+def test_parallel_requests_are_bounded_and_count_is_exact_and_rerun_idempotent(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, entries = _stage(tmp_path, prefix, chunk_size=150)
+    proxy.bulk_delay = 0.05                 # each request lasts long enough for the next ones to overlap it
+    for workers in (2, 3, 1):
+        proxy.peak = 0
+        proxy.bulk_ids.clear()
+        opts = BulkOptions(batch_size=40, max_workers=workers)
+        results = index_staging(pclient, base, engine=engine, options=opts)
+        assert [s["docs"] for _, s in results] == [150, 150, entries - 300]
+        assert all(s["indexed"] == s["docs"] and s["failed"] == s["retries"] == 0 for _, s in results)
+        assert proxy.peak == workers                      # that many requests in flight, never more
+        sent = [i for ids in proxy.bulk_ids for i in ids]
+        assert len(sent) == len(set(sent)) == entries     # every document exactly once
+        assert count(client, engine, prefix) == entries   # reruns overwrite: same count
+        assert _pipeline_threads() == []
+
+
+def test_parallel_429_items_alone_are_resent(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, entries = _stage(tmp_path, prefix, SAMPLES[:1])
+    proxy.bulk_delay = 0.02
+    proxy.item_429 = 3                     # the first answer back (whichever of the requests in flight)
+    sleeps: list[float] = []
+    opts = BulkOptions(batch_size=20, initial_backoff=2.0, max_workers=2)
+    stats = index_staging(pclient, base, engine=engine, options=opts, sleep=sleeps.append, rand=lambda: 0.5)[0][1]
+    assert stats["indexed"] == entries and stats["retries"] == 3 and stats["failed"] == 0
+    assert sleeps == [2.0 * 0.75]
+    assert proxy.peak == 2
+    resends = [k for k, ids in enumerate(proxy.bulk_ids) if len(ids) == 3]
+    assert len(resends) == 1
+    k = resends[0]
+    assert any(ids[:3] == proxy.bulk_ids[k] for ids in proxy.bulk_ids[:k])   # exactly the 429 items of one batch
+    sent = [i for ids in proxy.bulk_ids for i in ids]
+    assert len(sent) == entries + 3 and len(set(sent)) == entries
+    assert count(client, engine, prefix) == entries
+
+
+def test_parallel_outage_raises_retries_exhausted_and_rerun_is_exact(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base, entries = _stage(tmp_path, prefix)
+    proxy.down_after_bulks = 1             # exactly one request gets through, then the server is gone
+    sleeps: list[float] = []
+    with pytest.raises(RetriesExhausted) as ei:
+        index_staging(pclient, base, engine=engine, options=BulkOptions(batch_size=100, es_retry_count=2,
+                                                                        max_workers=2), sleep=sleeps.append)
+    err = ei.value
+    assert len(sleeps) == 2 and "100 document(s) still failing after 2 retries" in str(err)
+    # results are handled in batch order: the first batch is counted whether or not it was the one let through
+    assert err.stats["failed"] == 100 and err.stats["indexed"] in (0, 100) and err.stats["docs"] == entries
+    assert len(proxy.bulk_ids) == 1 and count(client, engine, prefix) == 100
+    assert _pipeline_threads() == []                 # the other request in flight was awaited, threads are gone
+    results = index_staging(client, base, engine=engine, options=BulkOptions(batch_size=100, max_workers=2))
+    assert sum(s["indexed"] for _, s in results) == entries
+    assert count(client, engine, prefix) == entries
+
+
+def test_parallel_dead_letter_in_line_order_and_threshold_over_the_chunk(proxied, tmp_path: Path) -> None:
+    engine, pclient, client, prefix, proxy = proxied
+    base = str(tmp_path / "stage")
+    writer = ChunkWriter(base)
+    lines = []
+    for i in range(40):
+        if i in (3, 18, 37):
+            doc: dict[str, Any] = {"event": "not an object", "_id": f"bad{i}", "_index": f"{prefix}-mysql-x"}
+        else:
+            doc = {"event": {"duration": i}, "_id": f"good{i}", "_index": f"{prefix}-mysql-x"}
+        lines.append(orjson.dumps(doc) + b"\n")
+    lines.insert(25, b"not a document\n")
+    for line in lines:
+        writer.add(line)
+    writer.close()
+    url = chunk_urls(base)[0]
+    proxy.bulk_delay = 0.02
+    opts = BulkOptions(batch_size=4, max_workers=3, failure_threshold=4)
+    stats = index_chunk(pclient, url, engine=engine, options=opts)
+    assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (41, 37, 4, 4)
+    assert proxy.peak == 3
+    dead = [orjson.loads(x) for x in Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines()]
+    assert [d["_id"] for d in dead] == ["bad3", "bad18", None, "bad37"]      # chunk line order
+    assert dead[2]["raw"] == "not a document" and all(d["status"] == 400 for d in dead if d["_id"])
+    assert count(client, engine, prefix) == 37
+    # the threshold is judged over the whole chunk, after every batch was answered
+    with pytest.raises(FailureThresholdExceeded) as ei:
+        index_chunk(pclient, url, engine=engine, options=BulkOptions(batch_size=4, max_workers=3,
+                                                                     failure_threshold=3))
+    assert "4 of 41 document(s) were rejected" in str(ei.value)
+    assert ei.value.stats["indexed"] == 37 and ei.value.stats["dead_lettered"] == 4
+    assert [d["_id"] for d in map(orjson.loads, Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines())] == [
+        "bad3", "bad18", None, "bad37"]
+    assert _pipeline_threads() == []
+
+
+def test_parallel_early_close_and_bad_later_chunk_leave_no_threads(target, tmp_path: Path) -> None:
+    engine, _, client, prefix = target
+    base, entries = _stage(tmp_path, prefix, chunk_size=150)
+    urls = chunk_urls(base)
+    indexer = ChunkIndexer(client, engine=engine, options=BulkOptions(batch_size=20, max_workers=3))
+    gen = indexer.iter_chunks((u, None) for u in urls)
+    url0, stats0 = next(gen)
+    assert url0 == urls[0] and stats0["indexed"] == stats0["docs"] == 150
+    gen.close()                            # abandoned with requests in flight: awaited, the gated one dropped
+    assert _pipeline_threads() == []
+    assert 150 <= count(client, engine, prefix) < entries
+    results = list(indexer.iter_chunks((u, None) for u in urls))
+    assert [u for u, _ in results] == urls and count(client, engine, prefix) == entries
+    assert _pipeline_threads() == []

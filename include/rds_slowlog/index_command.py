@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance", default="local", help="RDS instance id recorded in the documents (and ids)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="documents per bulk request")
     p.add_argument("--max-chunk-bytes", type=int, default=d.max_chunk_bytes, help="bytes per bulk request")
+    p.add_argument("--max-workers", type=int, default=d.max_workers,
+                   help="bulk requests in flight at once (default %(default)s; 1 sends one at a time)")
     p.add_argument("--chunk-size", type=int, default=5000, help="documents per staged chunk")
     p.add_argument("--staging", metavar="DIR", help="keep staged chunks (and dead letters) here")
     p.add_argument("--es-timeout", type=float, default=d.es_timeout, help="seconds per bulk request")
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = BulkOptions(batch_size=args.batch_size, max_chunk_bytes=args.max_chunk_bytes,
                               es_timeout=args.es_timeout, es_retry_count=args.es_retry_count,
-                              failure_threshold=args.failure_threshold)
+                              failure_threshold=args.failure_threshold, max_workers=args.max_workers)
         kind = args.target_type
         if kind == "auto":
             kind = detect_target_type(target, username=username, password=password, api_key=api_key,

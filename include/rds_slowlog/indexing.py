@@ -14,9 +14,11 @@ How a chunk is sent (and why):
   ``streaming_bulk`` (``raise_on_error=False``: per-item results come back to us; ``max_retries=0``: the
   helper's blocking, jitter-free retry is not used).
 * **Preparation overlaps sending** (:class:`ChunkIndexer`): a helper thread reads, verifies, decompresses and
-  batches (also the next chunk) at most :data:`PREP_QUEUE_DEPTH` batches ahead while the calling thread sends
-  one request at a time and handles its items — so the server never waits for our preparation, and retries,
-  sleeps, results and exceptions stay in order on the calling thread.
+  batches (also the next chunk) at most :data:`PREP_QUEUE_DEPTH` batches ahead while sending threads keep up to
+  ``max_workers`` requests in flight (like ``parallel_bulk``; ``1`` = one at a time) — so the server never waits
+  for our preparation, nor (with 2 or more) for our handling of an answer. Results are handled on the calling
+  thread in batch order, so retries, sleeps, counts, the dead letter and exceptions are the same whatever the
+  order in which answers arrive.
 * **One retry layer** (``es_retry_count``): per batch, only the items that failed with 429/502/503/504 — or
   the whole batch when the request itself failed with one of those, a connection error or a timeout — are
   resent after ``min(max_backoff, initial_backoff·2^(attempt-1))`` scaled by a jitter in [0.5, 1). The
@@ -193,6 +195,11 @@ class BulkOptions:
 
     ``failure_threshold``: documents that may be dead-lettered per chunk before the chunk fails — a fraction of
     the chunk's documents when ``< 1`` (``0.01`` = 1 %), an absolute count when ``>= 1``; ``0`` tolerates none.
+
+    ``max_workers``: bulk requests in flight at once. With more than one, the server works on the next batch while
+    the previous answer is handled here (and, with several cores, on several at once); the outcome (counts, dead
+    letter, exceptions) is the same as with one — but when a batch fails for good, up to ``max_workers - 1``
+    later batches (possibly of the next chunk) may already have been sent: rerunning overwrites them.
     """
 
     batch_size: int = 1000
@@ -203,6 +210,8 @@ class BulkOptions:
     max_backoff: float = 60.0
     failure_threshold: float = 0.01
     dead_letter: bool = True
+    #: Bulk requests in flight at once (the seed's worker count); 1 sends one at a time.
+    max_workers: int = 2
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -213,6 +222,8 @@ class BulkOptions:
             raise ValueError(f"es_retry_count must be >= 0, got {self.es_retry_count}")
         if self.failure_threshold < 0:
             raise ValueError(f"failure_threshold must be >= 0, got {self.failure_threshold}")
+        if self.max_workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {self.max_workers}")
 
     def allowed_failures(self, docs: int) -> int:
         t = self.failure_threshold
@@ -347,11 +358,12 @@ class ChunkIndexer:
     """Indexes chunks with one client; keeps no state between chunks except the prepared client.
 
     Sending is pipelined: a helper thread loads the chunks (read, sha256, gunzip), splits lines and builds the
-    batches, at most :data:`PREP_QUEUE_DEPTH` batches ahead (so memory stays bounded), while the calling thread
-    sends them one at a time through ``streaming_bulk``, inspects every item, retries and dead-letters. So the
-    preparation of batch *k+1* — including the first batch of the next chunk — overlaps the server's work on
-    batch *k*, the server still sees one request at a time (as with any single-connection client), and all
-    results, retries, sleeps and exceptions stay on the calling thread in batch order.
+    batches, at most :data:`PREP_QUEUE_DEPTH` batches ahead (so memory stays bounded), while sending threads run
+    ``streaming_bulk`` on up to ``options.max_workers`` batches at once and the calling thread inspects every
+    item, retries and dead-letters, batch by batch in order. So the preparation of batch *k+1* — including the
+    first batch of the next chunk — overlaps the server's work on batch *k*; with ``max_workers=1`` the server
+    sees one request at a time (as with any single-connection client). All results, retries, sleeps and
+    exceptions stay on the calling thread in batch order.
     """
 
     def __init__(self, client: Any, *, engine: str = "auto", options: BulkOptions | None = None,
@@ -388,8 +400,9 @@ class ChunkIndexer:
         """Index staged chunks in order, yielding ``(url, stats)`` as each completes.
 
         The next chunk is read and prepared while the current one is being sent. A failing chunk raises (with
-        its stats on the exception) after the chunks before it were yielded; nothing of a later chunk has been
-        sent by then. Closing the generator early stops the preparing thread.
+        its stats on the exception) after the chunks before it were yielded; with ``max_workers=1`` nothing of a
+        later chunk has been sent by then (with more, at most ``max_workers - 1`` later batches may have been).
+        Closing the generator early stops the preparing and sending threads.
         """
         def job(url: str, info: ChunkInfo | None) -> _Job:
             def load() -> Sequence[bytes]:
@@ -407,20 +420,24 @@ class ChunkIndexer:
     # ---- pipeline
 
     def _pipeline(self, jobs: Iterable[_Job]) -> Iterator[tuple[str, Stats]]:
-        """Run the preparing thread and the two-slot send pipeline; yields each chunk's stats in order.
+        """Run the preparing thread and the send pipeline; yields each chunk's stats in order.
 
         Batch *k+1* is handed to a sending thread as soon as it is prepared: that thread runs
-        ``streaming_bulk`` on it, whose per-document chunking happens while batch *k* is still on the server,
-        and then waits at its :class:`_Gate` — the helper sends only once it has consumed all actions, so the
-        request goes out when batch *k* (with its retries) is done. One request is in flight at any time, in
-        batch order; results are handled here, on the calling thread.
+        ``streaming_bulk`` on it, whose per-document chunking happens while earlier batches are still on the
+        server, and then waits at its :class:`_Gate` — the helper sends only once it has consumed all actions.
+        The gate opens once fewer than ``max_workers`` earlier requests are in flight: the oldest ones are
+        completed first (results, then their retries, here on the calling thread, in batch order). So at most
+        ``max_workers`` requests (a retry counting as one) are out at once, ``max_workers + 1`` sending threads
+        exist, and with ``max_workers=1`` batch *k+1* goes out once batch *k* (with its retries) is done.
         """
+        limit = self.options.max_workers
         q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREP_QUEUE_DEPTH)
         stop = threading.Event()
         worker = threading.Thread(target=self._produce, args=(jobs, q, stop), name=PREP_THREAD_NAME, daemon=True)
         worker.start()
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=SEND_THREAD_NAME)
+        pool = ThreadPoolExecutor(max_workers=limit + 1, thread_name_prefix=SEND_THREAD_NAME)
         pending: deque[_Send | _Run] = deque()    # in order: sends not yet completed, chunks not yet finished
+        in_flight = 0                             # sends in ``pending`` whose gate is open
         run: _Run | None = None
         try:
             while True:
@@ -434,13 +451,17 @@ class ChunkIndexer:
                     send = _Send(obj, run)
                     send.future = pool.submit(self._request, obj.actions, send.gate)
                     pending.append(send)
-                    while pending[0] is not send:   # the new batch is being chunked meanwhile
+                    # the new batch is being chunked meanwhile; complete the oldest sends until it may go, and
+                    # finish the chunks they end (with max_workers=1: everything before it)
+                    while in_flight >= limit or isinstance(pending[0], _Run):
                         head = pending.popleft()
                         if isinstance(head, _Send):
+                            in_flight -= 1
                             self._complete(head)
                         else:
                             yield head.name, self._finish(head)
                     send.gate.open()
+                    in_flight += 1
                     # Let the sending thread serialise and write its request before this thread (and, through
                     # the queue, the preparing one) start more Python work: they would take the GIL from it.
                     if send.gate.passed.wait(SEND_HEADSTART):
@@ -775,7 +796,7 @@ class _JoinedNdjson(_OrjsonLoads):
 
 
 class _Run:
-    """Counters and the dead letter of one chunk (touched by the sending thread only, once handed over)."""
+    """Counters and the dead letter of one chunk (touched by the calling thread only, once handed over)."""
 
     __slots__ = ("name", "lines", "dead_letter_url", "docs", "bytes", "indexed", "dead_lettered",
                  "failed_retriable", "retries", "seconds", "t0", "dead_lines", "samples")
