@@ -57,7 +57,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import orjson
 
 from rds_slowlog.exceptions import BulkRequestRejected, FailureThresholdExceeded, RetriesExhausted
-from rds_slowlog.staging import ChunkInfo, _fs, chunk_info, join, read_chunk, read_manifest
+from rds_slowlog.staging import ChunkInfo, chunk_info, filesystem, join, read_chunk, read_manifest
 from rds_slowlog.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -634,7 +634,7 @@ class ChunkIndexer:
         url = run.dead_letter_url
         if url is None or not self.options.dead_letter:
             return
-        fs, path = _fs(url)
+        fs, path = filesystem(url)
         if run.dead_lines:
             run.dead_lines.sort(key=_first)     # line order, whatever the order of discovery
             with fs.open(path, "wb") as f:

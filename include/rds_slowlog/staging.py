@@ -28,7 +28,7 @@ class StagingError(RuntimeError):
     """A staged chunk or manifest is missing, unreadable or does not match its manifest."""
 
 
-def _fs(url: str):
+def filesystem(url: str) -> tuple[Any, str]:
     """(filesystem, path) for a URL or a plain local path, via fsspec (imported lazily)."""
     import fsspec
 
@@ -79,7 +79,7 @@ class ChunkWriter:
         self.manifest = Manifest()
         self._buf: list[bytes] = []
         self._buf_bytes = 0
-        self._fs, self._root = _fs(base)
+        self._fs, self._root = filesystem(base)
         self._fs.makedirs(self._root, exist_ok=True)
         # A rerun overwrites its own window: stale chunks of an earlier run must not survive.
         for old in self._fs.glob(join(self._root, "chunk-*")) + self._fs.glob(join(self._root, MANIFEST)):
@@ -121,7 +121,7 @@ class ChunkWriter:
 
 
 def read_manifest(base: str) -> Manifest:
-    fs, root = _fs(base)
+    fs, root = filesystem(base)
     path = join(root, MANIFEST)
     try:
         with fs.open(path, "rb") as f:
@@ -137,7 +137,7 @@ def chunk_urls(base: str) -> list[str]:
 
 def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
     """The NDJSON lines of one chunk, verified against its manifest entry when given."""
-    fs, path = _fs(url)
+    fs, path = filesystem(url)
     with fs.open(path, "rb") as f:
         data = f.read()
     if expected is not None and hashlib.sha256(data).hexdigest() != expected.sha256:
@@ -157,5 +157,5 @@ def chunk_info(url: str) -> ChunkInfo:
     raise StagingError(f"chunk {url} is not listed in {base}/{MANIFEST}")
 
 
-__all__ = ["ChunkWriter", "ChunkInfo", "Manifest", "StagingError", "read_manifest", "chunk_urls", "read_chunk",
-           "chunk_info", "join"]
+__all__ = ["ChunkWriter", "ChunkInfo", "Manifest", "StagingError", "filesystem", "read_manifest", "chunk_urls",
+           "read_chunk", "chunk_info", "join"]
