@@ -23,14 +23,10 @@ per-line state machine only), so both paths are measured in the same session. ``
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
-import pstats
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,9 +36,9 @@ sys.path.insert(0, str(ROOT / "include"))
 from rds_slowlog.digest import Digest  # noqa: E402
 from rds_slowlog.fingerprint import postgres as fp_pg  # noqa: E402
 from rds_slowlog.logfile import open_log  # noqa: E402
-from rds_slowlog.parsers.base import iter_lines  # noqa: E402
 from rds_slowlog.parsers.postgres import PostgresLogParser  # noqa: E402
 from rds_slowlog.pipeline import Classifiers, LogRun, classified  # noqa: E402
+from stage_timer import child_cpu, print_anchor, run_stages, stage_lines  # noqa: E402
 
 DEFAULT_FILE = Path.home() / ".cache" / "rds-slowlog" / "bench" / "postgresql.log"
 FAST = True  # set from --slow
@@ -53,14 +49,6 @@ def _parser(path: str) -> PostgresLogParser:
     if hasattr(p, "fast_path"):
         p.fast_path = FAST
     return p
-
-
-def stage_lines(path: str) -> int:
-    with open_log(path) as f:
-        n = 0
-        for _ in iter_lines(f):
-            n += 1
-    return n
 
 
 def stage_parse(path: str) -> int:
@@ -113,16 +101,13 @@ STAGES: dict[str, Callable[[str], int]] = {
 
 
 def pgbadger_cpu(path: str) -> float | None:
-    """CPU seconds (user+sys) of ``pgbadger -j 1`` on ``path`` with the RDS prefix; None if not installed."""
+    """CPU seconds of ``pgbadger -j 1`` on ``path`` with the RDS prefix; None if not installed."""
     exe = shutil.which("pgbadger")
     if exe is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(
-            [exe, "-j", "1", "-f", "stderr", "-p", "%t:%r:%u@%d:[%p]:", "-o", os.path.join(tmp, "out.json"),
-             "--quiet", path], stdout=null, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(proc.pid, 0)
-    return usage.ru_utime + usage.ru_stime
+    with tempfile.TemporaryDirectory() as tmp:
+        return child_cpu([exe, "-j", "1", "-f", "stderr", "-p", "%t:%r:%u@%d:[%p]:",
+                          "-o", os.path.join(tmp, "out.json"), "--quiet", path])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,35 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", metavar="STAGE", help="cProfile one stage instead and print the top 25")
     args = ap.parse_args(argv)
     FAST = not args.slow
-    path = args.file
-    size_mb = os.path.getsize(path) / 1e6
-
-    if args.profile:
-        prof = cProfile.Profile()
-        prof.runcall(STAGES[args.profile], path)
-        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
-        return 0
-
-    print(f"{path}: {size_mb:.1f} MB" + ("  (fast path off)" if args.slow else ""))
-    print(f"{'stage':<10} {'cpu s':>8} {'MB/s':>8} {'entries/s':>10}")
-    for name in args.stages.split(","):
-        fn = STAGES[name]
-        best = float("inf")
-        count = 0
-        for _ in range(args.repeat):
-            t0 = time.process_time()
-            count = fn(path)
-            best = min(best, time.process_time() - t0)
-        unit = "lines/s" if name == "lines" else ""
-        print(f"{name:<10} {best:8.2f} {size_mb / best:8.1f} {count / best:10.0f} {unit}")
-    if args.pgbadger:
-        cpu = pgbadger_cpu(path)
-        if cpu is None:
-            print("pgbadger: not installed")
-        else:
-            print(f"{'pgbadger':<10} {cpu:8.2f} {size_mb / cpu:8.1f}")
+    run_stages(args.file, STAGES, args.stages, args.repeat, args.profile,
+               "  (fast path off)" if args.slow else "")
+    if args.pgbadger and not args.profile:
+        print_anchor("pgbadger", pgbadger_cpu(args.file), args.file)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
