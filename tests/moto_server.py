@@ -4,7 +4,8 @@ Server mode (not ``@mock_aws``) because the code under test must go through boto
 retries exactly as against AWS, and because s3fs (aiobotocore) cannot be patched by the decorator at all.
 The server runs in a thread of the test process on 127.0.0.1 and a free port, once per test session; tests
 keep apart by using their own bucket / log group names. Import the fixtures into a test module with
-``from tests.moto_server import aws_credentials, moto_endpoint``.
+``from tests.moto_server import aws_credentials, moto_endpoint``; ``aws_credentials`` and ``fast_botocore``
+(no real sleeping in botocore's retries) also serve tests that talk to the RDS emulator instead of moto.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.endpoint
+import botocore.retries.bucket
 import pytest
 
 REGION = "us-east-1"
@@ -92,6 +95,33 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Te
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
                  "AWS_ENDPOINT_URL_LOGS", "AWS_ENDPOINT_URL_RDS"):
         monkeypatch.delenv(name, raising=False)
+
+
+class NoSleepTime:
+    """Stands in for the ``time`` module inside botocore.endpoint: retry backoffs are recorded, not slept."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture(autouse=True)
+def fast_botocore(monkeypatch: pytest.MonkeyPatch) -> NoSleepTime:
+    """No real sleeping in botocore: retry backoff recorded; the adaptive token bucket always refilled.
+
+    Autouse in every test module that imports it."""
+    shim = NoSleepTime()
+    monkeypatch.setattr(botocore.endpoint, "time", shim)
+    ticks = iter(range(0, 10**12, 1000))
+    monkeypatch.setattr(botocore.retries.bucket.Clock, "current_time", lambda self: float(next(ticks)))
+    monkeypatch.setattr(botocore.retries.bucket.Clock, "sleep", lambda self, s: shim.sleep(s))
+    return shim
+
 
 
 # ------------------------------------------------------------------------------------------ CloudWatch upload

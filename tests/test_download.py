@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-import botocore.endpoint
-import botocore.retries.bucket
 import pytest
 
 from rds_slowlog import download
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
 from rds_slowlog.testing import InstanceSpec, RdsEmulator, layout_hourly
 from rds_slowlog.testing.rds_emulator import MYSQL_CURRENT
+from tests.moto_server import aws_credentials, fast_botocore  # noqa: F401 - fixtures
+
+#: standard-chain credentials from the environment; botocore's retry backoff not slept
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, 10, 20, tzinfo=UTC)
@@ -33,29 +33,6 @@ def slowlog(entries: int = 240, step: int = 40, big_at: int | None = None) -> by
                    f"# Query_time: 0.{i:03d}  Lock_time: 0.0 Rows_sent: 1  Rows_examined: {i}\n"
                    f"SET timestamp={int(t.timestamp())};\n{q}\n")
     return "".join(out).encode()
-
-
-@pytest.fixture(autouse=True)
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Standard-chain credentials from the environment; botocore's retry backoff not slept."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-    class NoSleep:
-        def sleep(self, s: float) -> None:
-            pass
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(time, name)
-
-    monkeypatch.setattr(botocore.endpoint, "time", NoSleep())
-    # adaptive mode's token bucket: a clock that jumps ahead keeps it full, so throttles cost no wall time
-    ticks = iter(range(0, 10**12, 1000))
-    monkeypatch.setattr(botocore.retries.bucket.Clock, "current_time", lambda self: float(next(ticks)))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -12,8 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import botocore.endpoint
-import botocore.retries.bucket
 import pytest
 
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
@@ -21,6 +19,9 @@ from rds_slowlog.sources import LogFileRef, LogSource, Loss, Pacer, RdsLogSource
 from rds_slowlog.sources.rds import file_first_written
 from rds_slowlog.testing import Faults, InstanceSpec, RdsEmulator, layout_hourly
 from rds_slowlog.testing.rds_emulator import MYSQL_CURRENT
+from tests.moto_server import NoSleepTime, aws_credentials, fast_botocore  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 UTC = timezone.utc
 START = datetime(2024, 3, 1, 10, 30, tzinfo=UTC)
@@ -76,42 +77,6 @@ def sample(name: str) -> bytes | None:
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-
-class _NoSleepTime:
-    """Stands in for the ``time`` module inside botocore.endpoint: retry backoffs are recorded, not slept."""
-
-    def __init__(self) -> None:
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-@pytest.fixture(autouse=True)
-def fast_botocore(monkeypatch: pytest.MonkeyPatch) -> _NoSleepTime:
-    """No real sleeping in botocore: retry backoff recorded; the adaptive token bucket always refilled."""
-    shim = _NoSleepTime()
-    monkeypatch.setattr(botocore.endpoint, "time", shim)
-    ticks = iter(range(0, 10**12, 1000))
-    monkeypatch.setattr(botocore.retries.bucket.Clock, "current_time", lambda self: float(next(ticks)))
-    monkeypatch.setattr(botocore.retries.bucket.Clock, "sleep", lambda self, s: shim.sleep(s))
-    return shim
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Credentials through the standard chain (environment), isolated from any real AWS configuration."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-
 
 def layout(tmp_path: Path, data: bytes, engine: str, instance: str = "db-1") -> tuple[Path, list[Path]]:
     src = tmp_path / f"{instance}.source.log"
@@ -316,7 +281,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("engine", ["mysql", "postgres"])
-def test_portion_download_is_byte_exact_under_faults(tmp_path: Path, fast_botocore: _NoSleepTime, engine: str,
+def test_portion_download_is_byte_exact_under_faults(tmp_path: Path, fast_botocore: NoSleepTime, engine: str,
                                                      fault: str) -> None:
     data = mysql_log(entries=400) if engine == "mysql" else pg_log(lines=300)
     root, _ = layout(tmp_path, data, engine)

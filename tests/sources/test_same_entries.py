@@ -38,13 +38,15 @@ from tests.moto_server import (  # noqa: F401 - fixtures
     KEY_ID,
     REGION,
     SECRET,
+    NoSleepTime,
     aws_credentials,
     cloudwatch_events,
+    fast_botocore,
     moto_endpoint,
     put_events,
     recent_shift,
 )
-from tests.sources.test_rds import _NoSleepTime, fast_botocore, mysql_log, pg_log, sample  # noqa: F401
+from tests.sources.test_rds import mysql_log, pg_log, sample
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 
@@ -101,7 +103,7 @@ def log(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, bytes, Pat
 
 
 def test_rds_api_with_faults(log: tuple[str, bytes, Path, list[Path], list[Entry]],
-                             fast_botocore: _NoSleepTime) -> None:
+                             fast_botocore: NoSleepTime) -> None:
     engine, data, root, pieces, direct = log
     longest = max(len(line) for line in data.splitlines(keepends=True))
     faults = Faults(throttle_every=4, early_pending_false=0.3, slow=0.001, truncate=max(1500, longest + 1))
