@@ -18,57 +18,20 @@ on the same file (child CPU from ``wait4``) so the ratio is measured in the same
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from rds_slowlog.digest import Digest  # noqa: E402
-from rds_slowlog.logfile import open_log  # noqa: E402
 from rds_slowlog.parsers.mysql import MySQLSlowLogParser  # noqa: E402
-from rds_slowlog.pipeline import Classifiers, LogRun, classified  # noqa: E402
-from stage_timer import child_cpu, print_anchor, run_stages, stage_lines  # noqa: E402
+from stage_timer import child_cpu, pipeline_stages, print_anchor, run_stages  # noqa: E402
 
 DEFAULT_FILE = Path.home() / ".cache" / "rds-slowlog" / "bench" / "mysql-slowquery.log"
 
 
-def stage_parse(path: str) -> int:
-    with open_log(path) as f:
-        n = 0
-        for _ in MySQLSlowLogParser(path).parse(f):
-            n += 1
-    return n
-
-
-def _run(path: str, f) -> LogRun:
-    p = MySQLSlowLogParser(path)
-    return LogRun(source=path, engine="mysql", stats=p.stats, entries=p.parse(f))
-
-
-def stage_classify(path: str) -> int:
-    with open_log(path) as f:
-        n = 0
-        for _ in classified(_run(path, f), Classifiers()):
-            n += 1
-    return n
-
-
-def stage_digest(path: str) -> int:
-    with open_log(path) as f:
-        run = _run(path, f)
-        d = Digest()
-        d.add_all(classified(run, Classifiers()))
-        d.as_pt_json()
-    return run.stats.entries
-
-
-STAGES: dict[str, Callable[[str], int]] = {
-    "lines": stage_lines, "parse": stage_parse, "classify": stage_classify, "digest": stage_digest,
-}
+STAGES = pipeline_stages("mysql", MySQLSlowLogParser)
 
 
 def pt_cpu(path: str) -> float | None:

@@ -27,18 +27,15 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from rds_slowlog.digest import Digest  # noqa: E402
 from rds_slowlog.fingerprint import postgres as fp_pg  # noqa: E402
 from rds_slowlog.logfile import open_log  # noqa: E402
 from rds_slowlog.parsers.postgres import PostgresLogParser  # noqa: E402
-from rds_slowlog.pipeline import Classifiers, LogRun, classified  # noqa: E402
-from stage_timer import child_cpu, print_anchor, run_stages, stage_lines  # noqa: E402
+from stage_timer import child_cpu, pipeline_stages, print_anchor, run_stages  # noqa: E402
 
 DEFAULT_FILE = Path.home() / ".cache" / "rds-slowlog" / "bench" / "postgresql.log"
 FAST = True  # set from --slow
@@ -49,14 +46,6 @@ def _parser(path: str) -> PostgresLogParser:
     if hasattr(p, "fast_path"):
         p.fast_path = FAST
     return p
-
-
-def stage_parse(path: str) -> int:
-    with open_log(path) as f:
-        n = 0
-        for _ in _parser(path).parse(f):
-            n += 1
-    return n
 
 
 def stage_normalize(path: str) -> int:
@@ -70,34 +59,8 @@ def stage_normalize(path: str) -> int:
     return n
 
 
-def _run(path: str, f) -> LogRun:
-    p = _parser(path)
-    return LogRun(source=path, engine="postgres", stats=p.stats, entries=p.parse(f))
-
-
-def stage_classify(path: str) -> int:
-    fp_pg._cached_normalize.cache_clear()
-    with open_log(path) as f:
-        n = 0
-        for _ in classified(_run(path, f), Classifiers()):
-            n += 1
-    return n
-
-
-def stage_digest(path: str) -> int:
-    fp_pg._cached_normalize.cache_clear()
-    with open_log(path) as f:
-        run = _run(path, f)
-        d = Digest()
-        d.add_all(classified(run, Classifiers()))
-        d.as_pt_json()
-    return run.stats.entries
-
-
-STAGES: dict[str, Callable[[str], int]] = {
-    "lines": stage_lines, "parse": stage_parse, "normalize": stage_normalize, "classify": stage_classify,
-    "digest": stage_digest,
-}
+STAGES = pipeline_stages("postgres", _parser, reset=fp_pg._cached_normalize.cache_clear)
+STAGES["normalize"] = stage_normalize
 
 
 def pgbadger_cpu(path: str) -> float | None:

@@ -8,6 +8,7 @@ import pstats
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rds_slowlog.logfile import open_log
 from rds_slowlog.parsers.base import iter_lines
@@ -57,3 +58,36 @@ def print_anchor(label: str, cpu: float | None, path: str) -> None:
         print(f"{label}: not installed")
     else:
         print(f"{label:<10} {cpu:8.2f} {os.path.getsize(path) / 1e6 / cpu:8.1f}")
+
+
+def pipeline_stages(engine: str, make_parser: Callable[[str], Any],
+                    reset: Callable[[], None] = lambda: None) -> dict[str, Stage]:
+    """``lines``, ``parse``, ``classify`` and ``digest`` stages for one engine's parser; each re-reads the file
+    and adds one step, so the difference between two rows is what that step costs. ``reset`` clears caches
+    that would otherwise carry over from an earlier stage."""
+    from rds_slowlog.digest import Digest
+    from rds_slowlog.pipeline import Classifiers, LogRun, classified
+
+    def run(path: str, f: Any) -> LogRun:
+        p = make_parser(path)
+        return LogRun(source=path, engine=engine, stats=p.stats, entries=p.parse(f))
+
+    def parse(path: str) -> int:
+        with open_log(path) as f:
+            return sum(1 for _ in make_parser(path).parse(f))
+
+    def classify(path: str) -> int:
+        reset()
+        with open_log(path) as f:
+            return sum(1 for _ in classified(run(path, f), Classifiers()))
+
+    def digest(path: str) -> int:
+        reset()
+        with open_log(path) as f:
+            r = run(path, f)
+            d = Digest()
+            d.add_all(classified(r, Classifiers()))
+            d.as_pt_json()
+        return r.stats.entries
+
+    return {"lines": stage_lines, "parse": parse, "classify": classify, "digest": digest}
