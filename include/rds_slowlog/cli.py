@@ -85,11 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, total_bytes: int | None, label: str) -> Iterator[Any]:
-    """A rich progress bar on stderr when it is a terminal; a no-op updater otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        yield lambda done: None
-        return
+def _progress(total_bytes: int | None, label: str) -> Iterator[Any]:
+    """A rich progress bar on stderr (callers check that stderr is a terminal); yields an updater."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
@@ -104,16 +101,15 @@ def _iter_runs(args: argparse.Namespace, report: list[dict[str, Any]]) -> Iterat
 
 
 def _entries_with_progress(run: LogRun, classifiers: Classifiers, no_progress: bool):
-    with _progress(not no_progress, run.size, run.source.rsplit("/", 1)[-1]) as update:
-        count = 0
-
-        def tick(e: Entry) -> None:
-            nonlocal count
-            count += 1
+    pairs = classified(run, classifiers)
+    if no_progress or not sys.stderr.isatty():
+        yield from pairs
+        return
+    with _progress(run.size, run.source.rsplit("/", 1)[-1]) as update:
+        for count, pair in enumerate(pairs, 1):
             if count & 0x3FF == 0:
-                update(e.offset)
-
-        yield from classified(run, classifiers, None if no_progress or not sys.stderr.isatty() else tick)
+                update(pair[0].offset)
+            yield pair
 
 
 def _in_window(e: Entry, since: float | None, until: float | None) -> bool:

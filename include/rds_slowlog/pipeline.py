@@ -3,7 +3,7 @@ both read logs through here, so a local run and a DAG run parse identically."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -77,7 +77,6 @@ class Classifiers:
         return c
 
 
-def classified(run: LogRun, classifiers: Classifiers,
-               on_entry: Callable[[Entry], None] | None = None) -> Iterator[tuple[Entry, QueryClass]]:
+def classified(run: LogRun, classifiers: Classifiers) -> Iterator[tuple[Entry, QueryClass]]:
     """Pair each entry with its query class (cached per text and per fingerprint)."""
-    return classifiers(run.engine).classify_entries(run.entries, on_entry)
+    return classifiers(run.engine).classify_entries(run.entries)

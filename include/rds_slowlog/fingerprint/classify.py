@@ -215,25 +215,17 @@ class Classifier:
         self._by_text[query] = qc
         return qc
 
-    def classify_entries(self, entries: Iterable[Entry],
-                         on_entry: Callable[[Entry], None] | None = None) -> Iterator[tuple[Entry, QueryClass]]:
+    def classify_entries(self, entries: Iterable[Entry]) -> Iterator[tuple[Entry, QueryClass]]:
         """``(entry, classify(entry.query))`` for each entry, with the cache hit inlined.
 
         Most entries hit the text cache, so the hit costs one ``dict.get`` here instead of a method call.
         """
         get = self._by_text.get
         classify = self.classify
-        if on_entry is None:
-            for e in entries:
-                q = e.query
-                qc = get(q)
-                yield e, (qc if qc is not None else classify(q))
-        else:
-            for e in entries:
-                on_entry(e)
-                q = e.query
-                qc = get(q)
-                yield e, (qc if qc is not None else classify(q))
+        for e in entries:
+            q = e.query
+            qc = get(q)
+            yield e, (qc if qc is not None else classify(q))
 
 
 def classifier_for(engine: str, cache_size: int = DEFAULT_CACHE_SIZE) -> Classifier:
