@@ -76,3 +76,11 @@ def test_global_line_is_the_merge_of_all_classes() -> None:
     assert g.percentile(0.5) == 0.0 or sorted(values)[len(values) // 2] > 0
     assert d.total.metrics["Rows_sent"].total == sum(i % 7 for i in range(EXACT_VALUES * 3))
     assert d.total.first_seen == 50 and d.total.count == len(values)
+
+
+def test_in_window_is_by_write_time_with_open_ends() -> None:
+    from rds_slowlog.entry import in_window
+
+    assert in_window(100, 100, 200) and not in_window(200, 100, 200)   # [since, until)
+    assert in_window(5, None, None) and in_window(None, None, None)
+    assert not in_window(None, 0, None) and not in_window(None, None, 10)

@@ -17,7 +17,7 @@ import orjson
 from rds_slowlog import __version__
 from rds_slowlog.digest import Digest
 from rds_slowlog.documents import DEFAULT_MAX_QUERY_CHARS, DocumentBuilder
-from rds_slowlog.entry import Entry
+from rds_slowlog.entry import Entry, in_window
 from rds_slowlog.pipeline import Classifiers, LogRun, classified, read_paths
 from rds_slowlog.stats import peak_rss_mb
 
@@ -112,13 +112,6 @@ def _entries_with_progress(run: LogRun, classifiers: Classifiers, no_progress: b
             yield pair
 
 
-def _in_window(e: Entry, since: float | None, until: float | None) -> bool:
-    t = e.end_time
-    if since is not None and (t is None or t < since):
-        return False
-    return not (until is not None and (t is None or t >= until))
-
-
 def cmd_parse(args: argparse.Namespace) -> int:
     builder = DocumentBuilder(args.instance, index_prefix=args.index_prefix,
                               max_query_chars=args.max_query_chars, store_query=not args.fingerprint_only)
@@ -126,15 +119,15 @@ def cmd_parse(args: argparse.Namespace) -> int:
     report: list[dict[str, Any]] = []
     out = open(args.out, "wb") if args.out else sys.stdout.buffer
     dumps = orjson.dumps
+    windowed = args.since is not None or args.until is not None
     failed = False
     try:
         for run, stream in _iter_runs(args, report):
             with stream:
                 buf: list[bytes] = []
                 for e, qc in _entries_with_progress(run, classifiers, args.no_progress):
-                    if args.since is not None or args.until is not None:
-                        if not _in_window(e, args.since, args.until):
-                            continue
+                    if windowed and not in_window(e.end_time, args.since, args.until):
+                        continue
                     buf.append(dumps(builder.action(e, qc), option=orjson.OPT_APPEND_NEWLINE))
                     if len(buf) >= 1024:
                         out.write(b"".join(buf))

@@ -15,7 +15,7 @@ from operator import mul
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from rds_slowlog.entry import Entry
+from rds_slowlog.entry import Entry, in_window
 from rds_slowlog.fingerprint.classify import QueryClass
 
 EXACT_VALUES: Final = 4096
@@ -311,12 +311,9 @@ class Digest:
         held = 0
         self._total = None
         for e, qc in pairs:
-            if windowed:
-                t = e.end_time
-                if (since is not None and (t is None or t < since)) or (
-                        until is not None and (t is None or t >= until)):
-                    self.filtered_out += 1
-                    continue
+            if windowed and not in_window(e.end_time, since, until):
+                self.filtered_out += 1
+                continue
             qid = qc.query_id
             batch = buffered.get(qid)
             if batch is None:

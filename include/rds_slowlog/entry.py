@@ -13,6 +13,17 @@ from typing import Any
 AttrValue = int | float | bool | str
 
 
+def in_window(end_time: float | None, since: float | None, until: float | None) -> bool:
+    """Whether an entry written at ``end_time`` belongs to ``[since, until)`` (open ends allowed).
+
+    Membership is by write time, the rule the hourly windows use, so every entry lands in exactly one
+    window; an entry whose write time is unknown belongs to no bounded window.
+    """
+    if since is not None and (end_time is None or end_time < since):
+        return False
+    return not (until is not None and (end_time is None or end_time >= until))
+
+
 class Entry:
     """One slow-log event (a MySQL entry or a PostgreSQL ``duration:`` query).
 
