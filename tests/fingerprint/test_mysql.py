@@ -72,6 +72,11 @@ CASES: list[tuple[str, str]] = [
     ("insert into t xvalues (1),(2) on dup", "insert into t xvalues (?)"),
     ("INSERT INTOVALUES (1),(2) x", "insert intovalues (?),(?) x"),
     ("insert into t values (1), x, (2) y", "insert into t values(?+), x, (?) y"),
+    # ... where only ASCII whitespace is a gap (pt works on bytes: U+00A0 is two non-space bytes)
+    ("insert into t values (1)\xa0,\xa0(2) x", "insert into t values(?+)\xa0,\xa0(?) x"),
+    ("insert into t values (1),\u2003(2) x", "insert into t values(?+),\u2003(?) x"),
+    ("insert into t values (1)\u3000,(2) x", "insert into t values(?+)\u3000,(?) x"),
+    ("insert into t values (1)\x0b,\x0c(2) x", "insert into t values(?+)"),
     # 6. comments
     ("select a /* x\ny */ b", "select a b"),
     ("select a /*! x */ b", "select a /*! x */ b"),
@@ -129,6 +134,18 @@ CASES: list[tuple[str, str]] = [
     ("select a union select a from t", "select a /*repeat union*/ from t"),
     ("(select a from t) union (select a from t)", "(select a from t) union (select a from t)"),
     ("xselect 1 union select 1", "xselect ? union select ?"),
+    # each union gap is one \s (space or vertical tab); the gap before union/all goes into the comment
+    ("select a from t\x0bunion select a from t", "select a from t /*repeat\x0bunion*/"),
+    ("select a from t union\x0bselect a from t", "select a from t /*repeat union*/"),
+    ("select a from t union\x0ball select a from t", "select a from t /*repeat union\x0ball*/"),
+    ("select\x0ba from t union select\x0ba from t", "select\x0ba from t /*repeat union*/"),
+    ("select 1 union select 1\x0bunion select 1", "select ? /*repeat\x0bunion*/"),
+    ("select a from t \x0bunion select a from t \x0bunion all select a from t",
+     "select a from t  /*repeat\x0bunion*/\x0bunion all select a from t"),
+    ("select a union \x0bselect a", "select a union \x0bselect a"),
+    ("select \x0bunion select x", "select  /*repeat\x0bunion*/x"),  # the repeated text is just "select "
+    ("select\x0b\x0bunion select\x0b\x0bx", "select\x0b /*repeat\x0bunion*/\x0bx"),
+    ("select a\xa0union select a", "select a\xa0union select a"),
     ("select a from t limit 1, 2", "select a from t limit ?"),
     ("select a from t LIMIT 1 offset 2", "select a from t limit ?"),
     ("select a from t LIMIT 1 , 2", "select a from t limit ? , ?"),

@@ -23,16 +23,27 @@ apply:
 10. one final newline is dropped, leading whitespace is trimmed (trailing spaces are kept!), runs of
     ``[ \\t\\n\\r\\f]`` become one space (a vertical tab is kept), ASCII letters are lower-cased;
 11. ``null`` → ``?``; ``in (…)`` / ``value(s) (…)`` lists of only ``?``/commas/spaces → ``in(?+)``;
-    ``select X union [all] select X …`` → ``select X /*repeat union [all]*/``; the first ``limit ?, ?`` or
+    ``S union [all] S …`` → ``S /*repeat union [all]*/`` for a text S that starts with ``select`` and a gap
+    (S may be just that: ``select \\vunion select x`` → ``select  /*repeat\\vunion*/x``); each gap (after
+    ``select``, around ``union`` and ``all``) is exactly one space or vertical tab, and the gaps before
+    ``union`` and ``all`` are copied into the comment (``S\\vunion S`` → ``S /*repeat\\vunion*/``; of
+    ``S \\vunion S`` the space stays with S); the first ``limit ?, ?`` or
     ``limit ? offset ?`` → ``limit ?`` (only the first ``limit ?`` is looked at); after the first
     ``order by ``, `` asc`` is deleted (even the one in ``ascending``), but the regex also consumes the
     character after it, so of `` asc asc`` only the first goes.
+
+Whitespace, word characters and case are ASCII-only in every rule: pt works on bytes, so U+00A0, U+2003
+or U+3000 is no whitespace to it (nor is it to any regex here: all are compiled with ``re.ASCII``).
 
 Speed: each rule is one precompiled ``re`` pass run by C code, skipped when a cheap substring test shows
 it cannot apply; the number and leftover rules share one pass. Texts repeat heavily in slow logs, so
 :class:`MySQLFingerprinter` adds a bounded LRU cache keyed by the exact text. Only the first
 :data:`MAX_FINGERPRINT_CHARS` characters are fingerprinted, which bounds time and memory on pathological
-inputs (pt would use the whole text; only queries longer than 1 Mi characters can differ).
+inputs (pt would use the whole text; only queries longer than 1 Mi characters can differ). Before that
+cut, a longer query has every ``in (…)`` / ``value(s) (…)`` list of plain numbers or simple ``'…'``
+strings shortened to its first literal (pt folds both to ``in(?+)``, so the fingerprint is pt's), hence
+the cut never falls inside such a list and its length never changes the class
+(see :func:`_collapse_long_lists`).
 """
 from __future__ import annotations
 
@@ -54,7 +65,8 @@ __all__ = [
 #: Only this many leading characters of a query are fingerprinted (1 Mi characters). pt uses the whole
 #: text; the cap bounds the time one absurd query can take (every pass is linear, ~0.5 s worst case).
 #: Real huge queries still match pt: a multi-row INSERT (the corpus has 1.2 MB ones) is cut to its first
-#: tuple anyway; only a longer text whose end matters (say a LIMIT after a 1 MiB IN list) can differ.
+#: tuple anyway, and in/values lists of simple literals are shortened before the cut (see
+#: :func:`_collapse_long_lists`); only a text that stays longer than the cap after that can differ.
 MAX_FINGERPRINT_CHARS: Final = 1 << 20
 #: Default number of distinct query texts remembered by :class:`MySQLFingerprinter`.
 DEFAULT_CACHE_SIZE: Final = 65536
@@ -72,28 +84,35 @@ _CALL: Final = re.compile(r"\s*(call\s+\S+)\(", _AI)
 # subset of the text), so searching forward once for each piece is equivalent and linear.
 _INSERT_HEAD: Final = re.compile(r"(?:insert|replace)(?: ignore)?\s+into", _AI)
 _VALUES_OPEN: Final = re.compile(r"values\s*\(", _AI)
-_TUPLE_SEP: Final = re.compile(r"\)\s*,\s*\(")
+_TUPLE_SEP: Final = re.compile(r"\)\s*,\s*\(", _A)
 _BLOCK_COMMENT: Final = re.compile(r"/\*[^!].*?\*/", _A | re.DOTALL)
 # A "--"/"#" comment counts only if it reaches the end of its line without a quote. The second branch
 # consumes a failed candidate up to the quote and puts it back unchanged ("\1"), so later starts on the
 # same line are not re-scanned (keeps the pass linear on "####…'" inputs).
-_LINE_COMMENT: Final = re.compile(r"""(?:--|#)[^'"\r\n]*(?=[\r\n]|\Z)|((?:--|#)[^'"\r\n]*['"])""")
+_LINE_COMMENT: Final = re.compile(r"""(?:--|#)[^'"\r\n]*(?=[\r\n]|\Z)|((?:--|#)[^'"\r\n]*['"])""", _A)
 _USE: Final = re.compile(r"use \S+$", _AI)
-_ESCAPED_QUOTE: Final = re.compile(r"""\\["']""")
-_DQ_STRING: Final = re.compile(r'"[^"]*"')
-_SQ_STRING: Final = re.compile(r"'[^']*'")
+_ESCAPED_QUOTE: Final = re.compile(r"""\\["']""", _A)
+_DQ_STRING: Final = re.compile(r'"[^"]*"', _A)
+_SQ_STRING: Final = re.compile(r"'[^']*'", _A)
 # Numbers (rule 9) and the x?/b?/.? leftovers in one pass: a leftover letter before a number is taken
 # together with it, and one before an existing "?" (from a string or a placeholder) is taken with that.
 # Same as r"[xb.]?[0-9+-][0-9a-f.xb+-]*|[xb.]\?", but written to start with one character class (the
 # lookbehinds tell which one it was) so that re can skip ahead to candidate characters: ~1.7x faster.
-_NUMBER: Final = re.compile(r"[xb.0-9+-](?:(?<=[xb.])(?:[0-9+-][0-9a-f.xb+-]*|\?)|(?<=[0-9+-])[0-9a-f.xb+-]*)")
+_NUMBER: Final = re.compile(
+    r"[xb.0-9+-](?:(?<=[xb.])(?:[0-9+-][0-9a-f.xb+-]*|\?)|(?<=[0-9+-])[0-9a-f.xb+-]*)", _A
+)
 # Runs of [ \t\n\r\f] become one space; a lone space is left alone rather than replaced by itself.
-_WHITESPACE: Final = re.compile(r"[\t\n\r\f][ \t\n\r\f]*| [ \t\n\r\f]+")
+_WHITESPACE: Final = re.compile(r"[\t\n\r\f][ \t\n\r\f]*| [ \t\n\r\f]+", _A)
 _LEADING_WS: Final = " \t\n\r\f\v"
 _NULL: Final = re.compile(r"\bnull\b", _A)
 _LIST: Final = re.compile(r"\b(in|values?)(?:[\s,]*\([\s?,]*\))+", _A)
-_UNION: Final = re.compile(r"\b(select .+?)(?:( union(?: all)?) \1)+", _A)
-_SELECT_START: Final = re.compile(r"\bselect ", _A)
+# Every gap here is one \s, which after the whitespace rule is a space or a vertical tab; the captured
+# gap-and-keyword goes into the comment as it was ("\vunion" gives "/*repeat\vunion*/"), as pt does.
+# X may be just "select" and its gap: "select \vunion select x" → "select  /*repeat\vunion*/x".
+_UNION: Final = re.compile(r"\b(select\s.*?)(?:(\sunion(?:\sall)?)\s\1)+", _A)
+_SELECT_START: Final = re.compile(r"\bselect\s", _A)
+_UNION_AT: Final = re.compile(r"\s(?=union\s)", _A)
+_ASCII_WS: Final = " \t\n\r\f\v"  # what \s matches under re.ASCII (and in Perl on bytes)
 #: Above this many (``select`` count x length) steps the union regex (quadratic: every ``select`` scans to
 #: the end) is replaced by :func:`_repeat_union_indexed`.
 _UNION_REGEX_BUDGET: Final = 4_000_000
@@ -108,6 +127,33 @@ _ORDER_BY: Final = re.compile(r"\border by ", _A)
 _ASC: Final = re.compile(r"\s+asc(.|$)", _A)
 _ASCII_LOWER: Final = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
+# Before the length cap, a longer query has each in/values list of simple literals cut to its first
+# literal, which never changes pt's fingerprint (both end as "in(?+)"), so the cap cannot cut such a list.
+# A number is [+-] digits [. digits] (each becomes one "?"); a string is '…' without quotes, backslash,
+# "(", ")", "*", "/" or a line break (so it is one "?" and no comment or tuple rule can start or end in
+# it). What goes (", L2, …, Ln") thus holds no "/", "*", "(", ")", "\", '"' and only whole strings, and
+# the word before stands after a space, "(", ")" or "," (so removing a comment cannot glue it to a word).
+# No line may end between the word and the first literal, nor anywhere in a list of numbers: a "--" or "#"
+# comment before it on its line must end where it did. A list that starts with a string is only cut when
+# that quote really opens a literal (see _collapse_long_lists). Possessive quantifiers: no backtracking.
+_LIST_NUM: Final = r"[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)"
+_LIST_STR: Final = r"""'[^'"\\()*/\r\n]*+'"""
+# Where _LONG_LIST may match: a fast first search (a case-sensitive character class first lets re skip
+# ahead, twice as fast as with IGNORECASE); _LONG_LIST then checks.
+_LIST_WORD: Final = re.compile(r"[iIvV](?<![^\s(),][iIvV])(?:[nN]|[aA][lL][uU][eE])", _A)
+_LONG_LIST: Final = re.compile(
+    rf"(?<![^\s(),])(?:in|values?)[ \t\f\v]*+\([ \t\f\v]*+"
+    rf"(?:({_LIST_NUM})(?:[ \t\f\v]*+,[ \t\f\v]*+{_LIST_NUM})++"
+    rf"|({_LIST_STR})(?:\s*+,\s*+(?:{_LIST_STR}|{_LIST_NUM}))++)"
+    rf"(?=\s*\))",
+    _AI,
+)
+# Rules that can see what a list holds: "CALL name(" (its first word), "administrator command: " (all of
+# it) and "use X" (the whole query, once leading comments are gone, without a space).
+_LONG_LIST_SKIP: Final = re.compile(
+    r"\s*call\s|administrator command: |(?>/\*[^!].*?\*/)*+use ", _AI | re.DOTALL
+)
+
 
 def _ascii_lower(text: str) -> str:
     # str.lower() also folds non-ASCII letters, which pt (working on bytes) leaves alone.
@@ -119,6 +165,8 @@ def fingerprint(query: str) -> str:
 
     Never raises on any ``str``, including lone surrogates from ``surrogateescape`` decoding.
     """
+    if len(query) > MAX_FINGERPRINT_CHARS:
+        query = _collapse_long_lists(query)
     q = query[:MAX_FINGERPRINT_CHARS]
     if q.startswith(_MYSQLDUMP_PREFIX):
         return "mysqldump"
@@ -131,11 +179,9 @@ def fingerprint(query: str) -> str:
         return _ascii_lower(m.group(1))
     m = _INSERT_HEAD.match(q)
     if m is not None:
-        v = _VALUES_OPEN.search(q, m.end() + 1)
-        if v is not None:
-            t = _TUPLE_SEP.search(q, v.end())
-            if t is not None:
-                q = q[: t.start() + 1]
+        end = _first_tuple_end(q, m.end())
+        if end >= 0:
+            q = q[:end]
     if "/*" in q:
         end = q.rfind("*/") + 2  # no comment can start after the last "*/": keeps the pass linear
         if end > 1:
@@ -159,8 +205,8 @@ def fingerprint(query: str) -> str:
         q = _NULL.sub("?", q)
     if "?)" in q or "()" in q or " )" in q or ",)" in q or "\v)" in q:  # how every such list ends
         q = _LIST.sub(r"\1(?+)", q)
-    if " union " in q:
-        if q.count("select ") * len(q) <= _UNION_REGEX_BUDGET:
+    if "union" in q:
+        if q.count("select") * len(q) <= _UNION_REGEX_BUDGET:
             q = _UNION.sub(r"\1 /*repeat\2*/", q)
         else:
             q = _repeat_union_indexed(q)
@@ -174,26 +220,121 @@ def fingerprint(query: str) -> str:
     return q
 
 
+def _first_tuple_end(q: str, head_end: int, endpos: int | None = None) -> int:
+    """Where rule 5 cuts ``q`` (just after the first tuple's ``)``), or -1; ``head_end``: end of the head.
+
+    With ``endpos``, only ``q[:endpos]`` is searched (what rule 5 sees of a capped text).
+    """
+    stop = len(q) if endpos is None else endpos
+    v = _VALUES_OPEN.search(q, head_end + 1, stop)
+    if v is not None:
+        t = _TUPLE_SEP.search(q, v.end(), stop)
+        if t is not None:
+            return t.start() + 1
+    return -1
+
+
+def _collapse_long_lists(q: str) -> str:
+    """``q`` with each in/values list of simple literals (see ``_LONG_LIST``) cut to its first literal.
+
+    Same fingerprint as ``q`` uncapped. A list that starts with a string is cut only inside a comment
+    (where it goes anyway) or where that quote opens a literal for pt: the text before it has, outside
+    comments, an even number of ``'`` and no ``"`` or backslash; otherwise it is kept. Stops looking once
+    the result is past the cap (nothing later is fingerprinted), so it reads the cap plus the lists it
+    meets: one forward pass, quotes counted by ``str.count`` between comments. Only a text with a string
+    list is searched for its comments (and, for an INSERT, for where rule 5 cuts it) to the end.
+    """
+    if _LONG_LIST_SKIP.match(q):
+        return q
+    n = len(q)
+    head = _INSERT_HEAD.match(q)
+    if head is not None and _first_tuple_end(q, head.end(), MAX_FINGERPRINT_CHARS) >= 0:
+        return q  # the cap keeps all that rule 5 keeps (a big multi-row INSERT)
+    comments = None  # rule 6's comments, from the first string list on
+    comment = None
+    seen = 0  # q[:seen] is accounted for in odd/unsure
+    odd = False  # an odd number of ' outside comments in q[:seen]
+    unsure = False  # a " or a backslash outside comments in q[:seen]
+
+    def opens_literal(first: int) -> bool:
+        """Whether the quote at ``first`` opens a '…' literal for pt, or lies in a removed comment."""
+        nonlocal comments, comment, seen, odd, unsure
+        if comments is None:
+            # Rule 6 sees the text as rule 5 left it: a comment that closes only after that cut is none.
+            end = _first_tuple_end(q, head.end()) if head is not None else -1
+            closed = q.rfind("*/", 0, end if end >= 0 else n)
+            comments = _BLOCK_COMMENT.finditer(q, 0, closed + 2 if closed >= 0 else 0)  # as rule 6 finds them
+            comment = next(comments, None)
+        while True:
+            stop = first if comment is None or comment.start() >= first else comment.start()
+            if seen < stop:
+                if q.count("'", seen, stop) & 1:
+                    odd = not odd
+                if not unsure and (q.find('"', seen, stop) >= 0 or q.find("\\", seen, stop) >= 0):
+                    unsure = True
+                seen = stop
+            if stop == first:
+                return not (odd or unsure)
+            if comment.end() > first:
+                return True
+            seen = comment.end()
+            comment = next(comments, None)
+
+    out: list[str] = []
+    size = 0  # characters in out
+    last = 0  # q[last:] is not in out yet
+    at = 0
+    while True:
+        room = MAX_FINGERPRINT_CHARS - size
+        if room <= at - last:
+            break
+        h = _LIST_WORD.search(q, at, min(n, last + room + 5))
+        if h is None:
+            break
+        m = _LONG_LIST.match(q, h.start())
+        if m is None:
+            at = h.start() + 1
+            continue
+        if m.start(1) >= 0:
+            keep = m.end(1)
+        elif opens_literal(m.start(2)):
+            keep = m.end(2)
+        else:
+            at = m.end()
+            continue
+        out.append(q[last:keep])
+        size += keep - last
+        last = at = m.end()
+    if not out:
+        return q
+    out.append(q[last:])
+    return "".join(out)
+
+
 def _repeat_union_indexed(q: str) -> str:
     """``_UNION.sub(r"\\1 /*repeat\\2*/", q)`` for long texts with many ``select``s, same result.
 
-    The regex tries, for every ``select`` start s, every later " union " u (the lazy ``.+?``) and checks
-    that ``q[s:u]`` repeats right after it. Here the far candidates are looked up by the first
-    ``_UNION_KEY`` characters of the text after each " union [all] ", so only plausible pairs are compared.
-    Adversarial texts (thousands of parts sharing long prefixes) stop after ``_UNION_CHECK_BUDGET``
-    comparisons and keep the rest unchanged; pt itself needs minutes on such texts.
+    The regex tries, for every ``select`` start s, every later " union " u (the lazy ``.*?``; each gap is
+    one ``\\s``) and checks that ``q[s:u]`` repeats right after it. Here the far candidates are looked up
+    by the first ``_UNION_KEY`` characters of the text after each " union [all] ", so only plausible pairs
+    are compared. Adversarial texts (thousands of parts sharing long prefixes) stop after
+    ``_UNION_CHECK_BUDGET`` comparisons and keep the rest unchanged; pt itself needs minutes on such texts.
     """
-    unions: list[int] = []
-    i = q.find(" union ")
-    while i >= 0:
-        unions.append(i)
-        i = q.find(" union ", i + 1)
+    unions = [m.start() for m in _UNION_AT.finditer(q)]  # u: the gap before "union", then "union", a gap
     if not unions:
         return q
+    n = len(q)
+    ws = _ASCII_WS
+
+    def after(u: int) -> int:
+        # Where the repeated X must start after the gap at u: after " union all " when there is one (with
+        # " union " alone X would start with "all", never with "select").
+        if q.startswith("all", u + 7) and u + 10 < n and q[u + 10] in ws:
+            return u + 11
+        return u + 7
+
     key_len = _UNION_KEY
-    # The text that must repeat X starts after " union all " when there is one: with " union " alone
-    # it would start with "all ", never with "select ".
-    starts = {u: u + 11 if q.startswith(" union all ", u) else u + 7 for u in unions}
+    starts = {u: after(u) for u in unions}
     index: dict[str, list[int]] = {}
     for u in unions:
         p = starts[u]
@@ -205,30 +346,30 @@ def _repeat_union_indexed(q: str) -> str:
         s = sm.start()
         if s < last:
             continue
-        near_lo = bisect_left(unions, s + 8)  # X is "select " plus at least one character
+        near_lo = bisect_left(unions, s + 7)  # X is "select", a gap and maybe more
         near_hi = bisect_left(unions, s + key_len)
         far = index.get(q[s : s + key_len], ())
         candidates = unions[near_lo:near_hi] + [u for u in far if u >= s + key_len]
+        newline = q.find("\n", s + 7)  # the regex's "." stops at a newline (none is left in a fingerprint)
         for u in candidates:
             budget -= 1
             if budget < 0:
                 out.append(q[last:])
                 return "".join(out)
+            if 0 <= newline < u:
+                break
             x = q[s:u]
             p = starts[u]
             if not q.startswith(x, p):
                 continue
-            label = " union all" if p - u == 11 else " union"
+            label = q[u:p - 1]
             end = p + len(x)
-            while True:
-                if q.startswith(" union all ", end) and q.startswith(x, end + 11):
-                    end += 11 + len(x)
-                    label = " union all"
-                elif q.startswith(" union ", end) and q.startswith(x, end + 7):
-                    end += 7 + len(x)
-                    label = " union"
-                else:
+            while end + 6 < n and q[end] in ws and q.startswith("union", end + 1) and q[end + 6] in ws:
+                p = after(end)
+                if not q.startswith(x, p):
                     break
+                label = q[end:p - 1]
+                end = p + len(x)
             out.append(q[last:s])
             out.append(f"{x} /*repeat{label}*/")
             last = end
