@@ -29,21 +29,18 @@ Two modes:
 Safety: servers run with their data directory in a fresh temp dir, MariaDB on a unix socket only
 (``--skip-networking``), PostgreSQL on 127.0.0.1 and a free port; they are always stopped in ``finally``
 (also on SIGTERM / Ctrl-C) and the temp dirs removed.  PostgreSQL refuses to run as root, so when run as
-root it runs as ``nobody``.  Only the standard library is used.
+root it runs as ``nobody``.  That server lifecycle lives in ``rds_slowlog.testing.dbservers`` (shared with
+the tests that need real servers); like this script it uses only the standard library.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,11 +48,25 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-MARIADBD = "/usr/sbin/mariadbd"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-RDS_PG_PREFIX = "%t:%r:%u@%d:[%p]:"
-MB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
+try:  # the package is installed (editable) in the venv; a bare `python3 bench/make_logs.py` finds it here
+    import rds_slowlog.testing.dbservers  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(ROOT / "include"))
+# the server lifecycle (standard library only) is shared with the tests that need real servers
+from rds_slowlog.testing.dbservers import (  # noqa: E402
+    MARIADBD,
+    PG_BIN,
+    RDS_PG_PREFIX,
+    MariaDB,
+    Postgres,
+    ToolMissing,
+    require,
+    run,
+    sysbench_command,
+)
+
+MB = 1024 * 1024
 DEFAULT_BENCH_DIR = Path("~/.cache/rds-slowlog/bench").expanduser()
 DEFAULT_SAMPLES_DIR = ROOT / "include" / "sample_logs"
 
@@ -73,46 +84,6 @@ def log(msg: str) -> None:
     print(f"[make_logs {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _require(path: str | Path) -> str:
-    exe = shutil.which(str(path))
-    if exe is None:
-        raise SystemExit(f"make_logs: {path} not found (apt-get install mariadb-server sysbench postgresql-15)")
-    return exe
-
-
-def _run(cmd: Sequence[str], *, input_text: str | None = None, check: bool = True, quiet: bool = True,
-         user: str | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a client program; on failure show its stderr, because that's what explains the failure."""
-    res = subprocess.run(list(cmd), input=input_text, text=True, capture_output=quiet, user=user,
-                         timeout=timeout)
-    if check and res.returncode != 0:
-        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr or ''}"[-4000:])
-    return res
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop_process(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    """Wait for a server we asked to shut down; escalate to SIGTERM then SIGKILL so nothing is left."""
-    for sig, wait in ((None, grace), (signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-        if proc.poll() is not None:
-            return
-        if sig is not None:
-            try:
-                proc.send_signal(sig)
-            except ProcessLookupError:
-                return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @contextmanager
 def _removed_on_error(path: Path) -> Iterator[None]:
     """A half-written log must not survive an interrupted run (it would look like a finished one)."""
@@ -125,187 +96,6 @@ def _removed_on_error(path: Path) -> Iterator[None]:
 
 def _sigterm_to_exit(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
-
-
-# ----------------------------------------------------------------------------------------------- MariaDB
-class MariaDB:
-    """A throwaway mariadbd: temp datadir, unix socket only, slow log to a chosen file."""
-
-    def __init__(self, slow_log: Path, verbosity: str, *, admin_statements: bool = True) -> None:
-        self.slow_log = slow_log
-        self.verbosity = verbosity
-        self.admin_statements = admin_statements
-        self.tmp = Path(tempfile.mkdtemp(prefix="rds-slowlog-mariadb-"))
-        self.socket = self.tmp / "mysqld.sock"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.version = ""
-
-    def __enter__(self) -> MariaDB:
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def _start(self) -> None:
-        is_root = os.geteuid() == 0
-        me = pwd.getpwuid(os.geteuid()).pw_name
-        datadir = self.tmp / "data"
-        _run([_require("mariadb-install-db"), "--no-defaults", f"--user={me}", f"--datadir={datadir}",
-              "--auth-root-authentication-method=normal", "--skip-test-db"])
-        cmd = [MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--socket={self.socket}",
-               f"--pid-file={self.tmp / 'mysqld.pid'}", "--skip-networking", f"--log-error={self.tmp / 'error.log'}",
-               "--slow-query-log", f"--slow-query-log-file={self.slow_log}", "--long-query-time=0",
-               f"--log-slow-verbosity={self.verbosity}", "--innodb-buffer-pool-size=256M",
-               # a benchmark *log* generator, not a durability test: don't let fsync pace the workload
-               "--innodb-flush-log-at-trx-commit=2", "--skip-log-bin"]
-        if self.admin_statements:
-            cmd.append("--log-slow-admin-statements")
-        if is_root:
-            cmd.append("--user=root")
-        err = open(self.tmp / "mariadbd.out", "wb")
-        self.proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
-        err.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = (self.tmp / "error.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"mariadbd exited early:\n{tail}")
-            ping = subprocess.run(["mariadb-admin", "--no-defaults", f"--socket={self.socket}", "-uroot", "ping"],
-                                  capture_output=True, text=True)
-            if ping.returncode == 0:
-                break
-            time.sleep(0.3)
-        else:
-            raise RuntimeError("mariadbd did not become ready in 60 s")
-        self.version = self.query("SELECT VERSION()").strip()
-        log(f"mariadbd {self.version} up (socket {self.socket}, slow log {self.slow_log})")
-
-    def client(self, user: str = "root", password: str = "", database: str = "") -> list[str]:
-        cmd = ["mariadb", "--no-defaults", f"--socket={self.socket}", f"--user={user}", "--comments", "--force"]
-        if password:
-            cmd.append(f"--password={password}")
-        if database:
-            cmd.append(f"--database={database}")
-        return cmd
-
-    def query(self, sql: str, **kw: str) -> str:
-        return _run([*self.client(**kw), "-N", "-B", "-e", sql]).stdout
-
-    def script(self, sql: str, **kw: str) -> None:
-        """Run a multi-statement script in one session; errors are wanted (``--force`` keeps going)."""
-        _run(self.client(**kw), input_text=sql, check=False)
-
-    def sysbench_args(self, user: str, password: str) -> list[str]:
-        return ["--db-driver=mysql", f"--mysql-socket={self.socket}", f"--mysql-user={user}",
-                f"--mysql-password={password}", "--mysql-db=sbtest"]
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.proc is not None and self.proc.poll() is None:
-                subprocess.run(["mariadb-admin", "--no-defaults", f"--socket={self.socket}", "-uroot", "shutdown"],
-                               capture_output=True, timeout=60)
-                _stop_process(self.proc)
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-# -------------------------------------------------------------------------------------------- PostgreSQL
-class Postgres:
-    """A throwaway PostgreSQL 15 with the RDS log prefix; runs as ``nobody`` when we are root."""
-
-    def __init__(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="rds-slowlog-pg-"))
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.run_as = "nobody" if os.geteuid() == 0 else None
-        self.logfile = self.tmp / "log" / "postgresql.log"
-        self.version = ""
-        self.keep = False  # set once the caller wants the log out before the temp dir goes
-
-    def __enter__(self) -> Postgres:
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def _start(self) -> None:
-        if self.run_as:
-            pw = pwd.getpwnam(self.run_as)
-            os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
-        os.chmod(self.tmp, 0o700)
-        data = self.tmp / "data"
-        env = {**os.environ, "LC_ALL": "C"}
-        res = subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                              "--locale=C", "--no-sync"], capture_output=True, text=True, user=self.run_as,
-                             env=env, cwd=self.tmp)
-        if res.returncode != 0:
-            raise RuntimeError(f"initdb failed: {res.stderr[-3000:]}")
-        settings = {
-            "listen_addresses": "127.0.0.1", "port": str(self.port), "unix_socket_directories": str(self.tmp),
-            "log_min_duration_statement": "0", "log_line_prefix": RDS_PG_PREFIX, "log_destination": "stderr",
-            "logging_collector": "on", "log_directory": str(self.tmp / "log"), "log_filename": "postgresql.log",
-            "log_rotation_age": "0", "log_rotation_size": "0", "log_file_mode": "0644",
-            # like RDS defaults: errors are logged with their STATEMENT, timestamps in UTC
-            "log_min_error_statement": "error", "log_timezone": "UTC", "timezone": "UTC",
-            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "50",
-        }
-        cmd = [str(PG_BIN / "postgres"), "-D", str(data)]
-        for k, v in settings.items():
-            cmd += ["-c", f"{k}={v}"]
-        out = open(self.tmp / "postmaster.out", "wb")
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, user=self.run_as, env=env,
-                                     cwd=self.tmp, start_new_session=True)
-        out.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("postgres exited early:\n"
-                                   + (self.tmp / "postmaster.out").read_text(errors="replace")[-3000:])
-            ok = subprocess.run([str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
-                                 "-U", "postgres", "-d", "postgres"])
-            if ok.returncode == 0:
-                break
-            time.sleep(0.3)
-        else:
-            raise RuntimeError("postgres did not become ready in 60 s")
-        self.version = self.psql("SHOW server_version", quiet=True).strip()
-        log(f"postgres {self.version} up on 127.0.0.1:{self.port} (as {self.run_as or 'current user'})")
-
-    def conn(self, user: str = "postgres", db: str = "postgres") -> list[str]:
-        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", user, "-d", db]
-
-    def psql(self, sql: str, user: str = "postgres", db: str = "postgres", *, quiet: bool = False,
-             appname: str = "psql") -> str:
-        """Run SQL through psql in one session (errors wanted in the log, so ON_ERROR_STOP is off)."""
-        env = {**os.environ, "PGAPPNAME": appname}
-        res = subprocess.run([str(PG_BIN / "psql"), *self.conn(user, db), "-X", "-q", "-t", "-A"], input=sql,
-                             text=True, capture_output=True, env=env)
-        if quiet and res.returncode != 0:
-            raise RuntimeError(f"psql failed: {res.stderr}")
-        return res.stdout
-
-    def pgbench(self, args: Sequence[str], user: str, db: str) -> None:
-        _run([str(PG_BIN / "pgbench"), *self.conn(user, db), *args])
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGINT)  # "fast" shutdown
-                _stop_process(self.proc)
-        finally:
-            # the logging collector is a child of the postmaster and exits with it
-            if not self.keep:
-                shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def take_log(self, dest: Path) -> None:
-        """Move the log out of the server's private dir (call after the server stopped)."""
-        shutil.move(str(self.logfile), dest)
-        os.chown(dest, os.geteuid(), os.getegid())
-        os.chmod(dest, 0o644)
 
 
 # ---------------------------------------------------------------------------------------- counting/replay
@@ -561,17 +351,17 @@ def make_mysql_bench(out_dir: Path, target_mb: float, max_real_s: float, banner_
         prov["reused"] = True
         prov["seconds_this_run"] = round(time.monotonic() - t0, 1)
         return prov
-    _require("sysbench")
+    require("sysbench")
     part = out_dir / ".mysql-slowquery.log.part"
     part.unlink(missing_ok=True)
     commands: list[str] = []
     tables, rows = 4, 25000
-    with _removed_on_error(part), MariaDB(part, "query_plan") as db:
+    with _removed_on_error(part), MariaDB(part, "query_plan", log=log) as db:
         db.query("CREATE DATABASE sbtest; CREATE USER 'bench'@'localhost' IDENTIFIED BY 'bench'; "
                  "GRANT ALL ON sbtest.* TO 'bench'@'localhost'")
         common = [f"--tables={tables}", f"--table-size={rows}", "--report-interval=0"]
-        prep = ["sysbench", "oltp_read_write", *db.sysbench_args("root", ""), *common, "prepare"]
-        _run(prep)
+        prep = sysbench_command("oltp_read_write", db.sysbench_args("root", ""), common, "prepare")
+        run(prep)
         commands.append(" ".join(prep))
         phase = 0
         rate = 3.0 * MB
@@ -580,9 +370,9 @@ def make_mysql_bench(out_dir: Path, target_mb: float, max_real_s: float, banner_
             before, ts = part.stat().st_size, time.monotonic()
             secs = _phase_seconds(target - before, rate)
             secs = max(1, min(secs, int(max_real_s - (ts - t0)) + 1))
-            cmd = ["sysbench", test, *db.sysbench_args(user, "" if user == "root" else "bench"), *common,
-                   "--threads=2", f"--time={secs}", *extra, "run"]
-            _run(cmd)
+            cmd = sysbench_command(test, db.sysbench_args(user, "" if user == "root" else "bench"),
+                                   [*common, "--threads=2", f"--time={secs}", *extra])
+            run(cmd)
             commands.append(" ".join(cmd))
             rate = (part.stat().st_size - before) / max(time.monotonic() - ts, 0.1)
             log(f"sysbench {test} ({user}) {secs}s: log {part.stat().st_size / MB:.1f} MB, {rate / MB:.1f} MB/s")
@@ -620,7 +410,7 @@ def make_postgres_bench(out_dir: Path, target_mb: float, max_real_s: float, forc
     part = out_dir / ".postgresql.log.part"
     part.unlink(missing_ok=True)
     commands: list[str] = []
-    with _removed_on_error(part), Postgres() as pg:
+    with _removed_on_error(part), Postgres(log=log) as pg:
         pg.psql("CREATE ROLE app LOGIN; CREATE DATABASE shop OWNER app;", quiet=True)
         init = ["-i", "-s", "5"]
         pg.pgbench(init, "app", "shop")
@@ -807,7 +597,7 @@ def make_mariadb_sample(out: Path) -> dict[str, Any]:
     part.unlink(missing_ok=True)
     sql = _mariadb_sample_sql()
     commands = []
-    with _removed_on_error(part), MariaDB(part, "query_plan,explain") as db:
+    with _removed_on_error(part), MariaDB(part, "query_plan,explain", log=log) as db:
         # sessions a second apart, so the log has several "# Time:" lines (MariaDB writes one per second)
         db.script(sql["setup"])
         time.sleep(1.05)
@@ -817,14 +607,14 @@ def make_mariadb_sample(out: Path) -> dict[str, Any]:
         time.sleep(1.05)
         db.script(sql["admin"])
         for cmd in ("ping", "refresh", "flush-status", "processlist"):  # COM_* commands, not SQL
-            _run(["mariadb-admin", "--no-defaults", f"--socket={db.socket}", "-uroot", cmd], check=False)
+            run(db.admin_command(cmd), check=False)
         commands.append("mariadb client sessions: root (setup), app@shop, report@analytics, root (admin); "
                         "mariadb-admin ping, refresh, flush-status, processlist")
         time.sleep(1.05)
         db.query("CREATE DATABASE sbtest; GRANT ALL ON sbtest.* TO 'app'@'localhost'")
         sb = [*db.sysbench_args("app", "app-secret"), "--tables=1", "--table-size=20", "--threads=1"]
-        _run(["sysbench", "oltp_read_write", *sb, "prepare"])
-        _run(["sysbench", "oltp_read_write", *sb, "--events=3", "--time=0", "run"])
+        run(sysbench_command("oltp_read_write", sb, (), "prepare"))
+        run(sysbench_command("oltp_read_write", sb, ["--events=3", "--time=0"]))
         commands.append("sysbench oltp_read_write --tables=1 --table-size=20 prepare; run --events=3")
         version = db.version
     os.replace(part, dest)
@@ -905,7 +695,7 @@ def make_postgres_sample(out: Path) -> dict[str, Any]:
     dest = out / "postgresql.log"
     sql = _pg_sample_sql()
     commands = []
-    with Postgres() as pg:
+    with Postgres(log=log) as pg:
         pg.psql(sql["setup"], quiet=True)
         time.sleep(1.05)  # sessions a second apart: distinct %t values
         pg.psql(sql["app"], user="app", db="shop", appname="checkout-service")
@@ -1058,12 +848,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     signal.signal(signal.SIGTERM, _sigterm_to_exit)
+    try:
+        return _generate(args)
+    except ToolMissing as e:  # a missing server/client program is a message, not a traceback
+        raise SystemExit(f"make_logs: {e}") from None
+
+
+def _generate(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     results: list[dict[str, Any]] = []
     if args.samples:
         out = (args.out or DEFAULT_SAMPLES_DIR).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        _require("sysbench")
+        require("sysbench")
         for fn in (make_mariadb_sample, make_postgres_sample, make_mysql80_handwritten):
             ts = time.monotonic()
             r = fn(out)
