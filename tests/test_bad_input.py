@@ -31,17 +31,51 @@ def run_parse(path: Path, *extra: str) -> tuple[int, list[dict], int, float]:
     return m.returncode, stats, docs, m.peak_rss_mb
 
 
+def _docs(path: Path) -> list[dict]:
+    return [json.loads(x) for x in open(path.with_suffix(".ndjson"), "rb")]
+
+
+def _same_entry(doc: dict, alone: dict) -> None:
+    """The recovered document is the entry's own: everything but where it sat in the file and the flag."""
+    for d in (doc, alone):
+        d.pop("_id"), d.pop("log"), d["slowlog"].pop("ingest_run_id"), d["slowlog"].pop("flags", None)
+    assert doc == alone
+
+
 @pytest.mark.parametrize("engine", ["mysql", "postgres", "auto"])
-def test_garbage_and_binary_bytes(tmp_path, engine) -> None:
+@pytest.mark.parametrize("own_line", [True, False])
+def test_an_entry_after_garbage_is_recovered_byte_for_byte(tmp_path, engine, own_line) -> None:
+    """300 KB of random bytes, then a valid entry: on its own line it is simply read; straight after the
+    bytes (mid-line, as after NUL padding from a crash) it is found after the non-text bytes and flagged
+    ``recovered``. Either way exactly one document, equal to the entry's document read alone."""
     rng = random.Random(1)
+    good = GOOD_PG if engine == "postgres" else GOOD_MYSQL
+    garbage = bytes(rng.getrandbits(8) for _ in range(300_000)) + b"\x00"
     p = tmp_path / "garbage.log"
-    p.write_bytes(bytes(rng.getrandbits(8) for _ in range(300_000)) + (GOOD_PG if engine == "postgres" else GOOD_MYSQL))
+    p.write_bytes(garbage + (b"\n" if own_line else b"") + good)
+    alone = tmp_path / "alone.log"
+    alone.write_bytes(good)
     code, stats, docs, _ = run_parse(p, "--engine", engine)
     assert code == 0 and len(stats) == 1
     s = stats[0]
-    assert s["entries"] == docs
+    assert s["entries"] == docs == 1
     assert s["quarantined_lines"] + s["noise_lines"] > 0     # the garbage is counted, not hidden
     assert s["bytes"] == p.stat().st_size                     # every byte was read
+    [doc] = _docs(p)
+    assert ("recovered" in doc["slowlog"].get("flags", ())) is not own_line
+    assert s.get("recovered_entries", 0) == (0 if own_line else 1)
+    run_parse(alone, "--engine", engine)
+    [solo] = _docs(alone)
+    _same_entry(doc, solo)
+
+
+def test_a_header_in_a_string_literal_is_not_taken_for_an_entry(tmp_path) -> None:
+    # recovery needs non-text bytes before the header: query text that merely contains "# Time: " is text
+    p = tmp_path / "literal.log"
+    p.write_bytes(GOOD_MYSQL.replace(b"SELECT * FROM t WHERE id = 1;", b"SELECT 'x # Time: 2026-11-27T14:00:00Z';"))
+    code, stats, docs, _ = run_parse(p, "--engine", "mysql")
+    assert docs == 1 and stats[0]["recovered_entries"] == 0
+    assert _docs(p)[0]["mysql"]["slowlog"]["query"] == "SELECT 'x # Time: 2026-11-27T14:00:00Z'"
 
 
 def test_a_real_binary_file(tmp_path) -> None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 import orjson
 
 from rds_slowlog.documents import DocumentBuilder, iso_time
@@ -75,3 +77,48 @@ def test_postgres_document() -> None:
     assert doc["event"]["duration"] == 2_000_000 and doc["_index"] == "rds-slowlog-postgres-2027.01.15"
     safe = DocumentBuilder("pg-1", store_query=False).action(e, QC)
     assert "parameters" not in safe["postgresql"]["log"] and "query" not in safe["postgresql"]["log"]
+
+
+def _doc_of(log: bytes) -> list[dict]:
+    import io
+
+    from rds_slowlog.fingerprint.classify import classifier_for
+    from rds_slowlog.parsers.mysql import MySQLSlowLogParser
+
+    b, c = DocumentBuilder("db-1"), classifier_for("mysql")
+    return [b.action(e, c.classify(e.query)) for e in MySQLSlowLogParser("x").parse(io.BytesIO(log))]
+
+
+def test_a_use_line_sets_the_schema_over_the_schema_header() -> None:
+    head = (b"# Time: 2026-11-27T14:00:00.000001Z\n# User@Host: app[app] @  [10.0.0.1]  Id: 7\n"
+            b"# Schema: db1  Last_errno: 0  Killed: 0\n# Query_time: 0.5  Lock_time: 0.0 Rows_sent: 1\n")
+    a, b = _doc_of(head + b"use db2;\nSET timestamp=1795788000;\nSELECT 1;\n"
+                   + head + b"SET timestamp=1795788000;\nuse `db3`;\nSELECT 2;\n")
+    assert a["mysql"]["slowlog"]["schema"] == "db2" and b["mysql"]["slowlog"]["schema"] == "db3"
+
+
+def test_a_value_its_field_cannot_take_is_kept_out_and_flagged() -> None:
+    e = _mysql()
+    e.attrs.update({"Rows_sent": "x1", "Full_scan": "maybe", "Lock_time": "soon", "Bytes_sent": 18446744073709551508})
+    doc = DocumentBuilder("db-1").action(e, QC)
+    sl = doc["mysql"]["slowlog"]
+    assert "rows_sent" not in sl and "full_scan" not in sl and "lock_time" not in sl and "bytes_sent" not in sl
+    assert sorted(doc["slowlog"]["invalid"]) == ["mysql.slowlog.full_scan=maybe", "mysql.slowlog.lock_time.sec=soon",
+                                                 "mysql.slowlog.rows_sent=x1"]
+    assert doc["slowlog"]["overflow"] == ["mysql.slowlog.bytes_sent=18446744073709551508"]
+    assert {"invalid_value", "counter_overflow"} <= set(doc["slowlog"]["flags"])
+    assert sl["rows_examined"] == 10     # the rest of the entry is intact
+
+
+@pytest.mark.parametrize(("host", "ip", "source"), [
+    ("[local]", None, {"address": "[local]"}),
+    ("10.1.2.3", "10.1.2.3", {"ip": "10.1.2.3"}),
+    ("fe80::1", "fe80::1", {"ip": "fe80::1"}),
+    ("app-7.internal", "10.1.2.3", {"ip": "10.1.2.3", "domain": "app-7.internal"}),
+    ("localhost", None, {"domain": "localhost"}),
+])
+def test_source_holds_a_domain_only_for_host_names(host: str, ip: str | None, source: dict) -> None:
+    e = Entry("postgres", "SELECT 1", 0.001, 1_800_000_000.0, host=host, ip=ip, thread_id=42)
+    doc = DocumentBuilder("db-1").action(e, QC)
+    assert doc["source"] == source
+    assert doc["postgresql"]["log"]["client_addr"] == (ip or host)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,7 +19,7 @@ from rds_slowlog import download
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
 from rds_slowlog.testing import InstanceSpec, RdsEmulator, layout_hourly
 from rds_slowlog.testing.rds_emulator import MYSQL_CURRENT
-from tests.moto_server import aws_credentials, fast_botocore  # noqa: F401 - fixtures
+from tests.moto_server import SECRET, aws_credentials, fast_botocore  # noqa: F401 - fixtures
 
 #: standard-chain credentials from the environment; botocore's retry backoff not slept
 pytestmark = pytest.mark.usefixtures("aws_credentials")
@@ -140,3 +145,26 @@ def test_unsafe_names_stay_inside_out(tmp_path: Path) -> None:
     for bad in ("../etc/passwd", "/etc/passwd", "a/../../b", ""):
         with pytest.raises(ValueError):
             download._target(tmp_path, bad)
+
+
+def test_refused_endpoint_fails_within_seconds_with_one_line(tmp_path: Path) -> None:
+    """Connection refused is not throttling: the real CLI (real botocore backoff, default --max-attempts)
+    gives up within seconds — it took 288-322 s when botocore's 10 attempts were retried 5 times on top."""
+    nobody = socket.socket()
+    nobody.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
+    port = nobody.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "rds_slowlog.cli", "download", "--instance", "db-1", "--since",
+             "2024-03-01T10:00:00Z", "--out", str(tmp_path / "o"), "--endpoint-url", f"http://127.0.0.1:{port}",
+             "--region", "us-east-1"], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+        elapsed = time.monotonic() - t0
+    finally:
+        nobody.close()
+    assert proc.returncode == 1, proc.stderr
+    assert elapsed < 15, f"took {elapsed:.1f}s: {proc.stderr}"
+    assert (f"rds-slowlog download: listing db-1 failed: cannot connect to the RDS endpoint "
+            f"http://127.0.0.1:{port}/ (connection refused)") in proc.stderr
+    assert "Traceback" not in proc.stderr and SECRET not in proc.stdout + proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -22,6 +22,7 @@ from rds_slowlog.exceptions import (BulkRequestRejected, FailureThresholdExceede
 from rds_slowlog.indexing import (DEAD_LETTER_SUFFIX, PREP_THREAD_NAME, BulkOptions, ChunkIndexer, _prepare,
                                   index_chunk, index_staging, parse_threshold, raw_request, split_line)
 from rds_slowlog.pipeline import Classifiers, classified, read_path
+from rds_slowlog.stats import unaccounted
 from rds_slowlog.staging import ChunkWriter, StagingError, chunk_urls
 
 SAMPLES = sorted(SAMPLE_LOGS.glob("*.log"))
@@ -157,7 +158,8 @@ def test_mapping_conflict_goes_to_dead_letter_and_the_rest_is_indexed(target, tm
     writer.close()
     url = chunk_urls(base)[0]
     stats = index_chunk(client, url, engine=engine, options=BulkOptions(failure_threshold=2))
-    assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (22, 20, 2, 2)
+    assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (22, 20, 2, 0)
+    assert stats["created"] == 20 and stats["updated"] == 0 and unaccounted(stats) == 0
     assert count(client, engine, prefix) == 20
     dead = [orjson.loads(x) for x in Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines()]
     assert [d["_id"] for d in dead] == ["bad", None]              # chunk line order
@@ -392,6 +394,8 @@ def test_server_stays_down_fails_clearly_and_rerun_completes_exactly(proxied, tm
     err = ei.value
     assert len(sleeps) == 2 and "still failing after 2 retries" in str(err) and "rerun the chunk" in str(err)
     assert err.stats["indexed"] == 100 and err.stats["failed"] == 100
+    # every document accounted for: the batches after the failing one were never sent
+    assert err.stats["not_attempted"] == entries - 200 and unaccounted(err.stats) == 0
     assert pickle.loads(pickle.dumps(err)).stats == err.stats
     assert count(client, engine, prefix) == 100
     assert _pipeline_threads() == []
@@ -465,8 +469,10 @@ def test_parallel_outage_raises_retries_exhausted_and_rerun_is_exact(proxied, tm
                                                                         max_workers=2), sleep=sleeps.append)
     err = ei.value
     assert len(sleeps) == 2 and "100 document(s) still failing after 2 retries" in str(err)
-    # results are handled in batch order: the first batch is counted whether or not it was the one let through
-    assert err.stats["failed"] == 100 and err.stats["indexed"] in (0, 100) and err.stats["docs"] == entries
+    # results are handled in batch order, and the answer of the request that was already on the wire when the
+    # other one failed for good is still counted: the books match the index whichever got through
+    assert err.stats["failed"] == 100 and err.stats["indexed"] == 100 and err.stats["docs"] == entries
+    assert err.stats["not_attempted"] == entries - 200 and unaccounted(err.stats) == 0
     assert len(proxy.bulk_ids) == 1 and count(client, engine, prefix) == 100
     assert _pipeline_threads() == []                 # the other request in flight was awaited, threads are gone
     results = index_staging(client, base, engine=engine, options=BulkOptions(batch_size=100, max_workers=2))
@@ -493,7 +499,8 @@ def test_parallel_dead_letter_in_line_order_and_threshold_over_the_chunk(proxied
     proxy.bulk_delay = 0.02
     opts = BulkOptions(batch_size=4, max_workers=3, failure_threshold=4)
     stats = index_chunk(pclient, url, engine=engine, options=opts)
-    assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (41, 37, 4, 4)
+    assert (stats["docs"], stats["indexed"], stats["dead_lettered"], stats["failed"]) == (41, 37, 4, 0)
+    assert unaccounted(stats) == 0
     assert proxy.peak == 3
     dead = [orjson.loads(x) for x in Path(url + DEAD_LETTER_SUFFIX).read_bytes().splitlines()]
     assert [d["_id"] for d in dead] == ["bad3", "bad18", None, "bad37"]      # chunk line order
@@ -524,3 +531,21 @@ def test_parallel_early_close_and_bad_later_chunk_leave_no_threads(target, tmp_p
     results = list(indexer.iter_chunks((u, None) for u in urls))
     assert [u for u, _ in results] == urls and count(client, engine, prefix) == entries
     assert _pipeline_threads() == []
+
+
+def test_odd_values_never_cost_the_document(target, tmp_path: Path) -> None:
+    """A non-numeric counter, a wrapped one and a zone-less entry go into the real index, flagged."""
+    import io
+
+    from rds_slowlog.stage import StageInput, stage_window
+
+    engine, _, client, prefix = target
+    log = (b"# Time: 2026-11-27T14:00:00.000001Z\n# User@Host: app[app] @  [10.0.0.1]  Id: 7\n"
+           b"# Query_time: 0.5  Lock_time: 0.0 Rows_sent: x1  Rows_examined: 2  Bytes_sent: 18446744073709551508\n"
+           b"# Full_scan: maybe  Filesort: No\nSET timestamp=1795788000;\nSELECT * FROM t WHERE id = 1;\n")
+    base = str(tmp_path / "stage")
+    result = stage_window([StageInput("odd.log", io.BufferedReader(io.BytesIO(log)), "mysql")], base,
+                          instance="db-1", index_prefix=prefix)
+    stats = index_chunk(client, chunk_urls(base)[0], engine=engine, options=BulkOptions(failure_threshold=0))
+    assert result.stats["docs"] == 1 and stats["indexed"] == 1 and stats["dead_lettered"] == 0
+    assert count(client, engine, prefix) == 1

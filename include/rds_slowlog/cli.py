@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +40,17 @@ def parse_time(value: str) -> float:
     return dt.timestamp()
 
 
+def time_zone(value: str) -> str:
+    """A ``--log-time-zone`` value, checked up front (``UTC``, ``+05:30``, an IANA name)."""
+    from rds_slowlog.parsers.mysql import zone_converter
+
+    try:
+        zone_converter(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files (plain, .gz, .bz2 or .xz)")
     p.add_argument("--engine", choices=("auto", "mysql", "postgres"), default="auto",
@@ -48,6 +60,11 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", type=parse_time, help="only entries written at or after this time")
     p.add_argument("--until", type=parse_time, help="only entries written before this time")
     p.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
+    p.add_argument("--growing", action="store_true",
+                   help="the logs are still being written: flag a last entry that may be cut short 'incomplete'")
+    p.add_argument("--log-time-zone", metavar="ZONE", type=time_zone,
+                   help="zone of MySQL/MariaDB zone-less '# Time:' values (UTC, +05:30, Europe/Berlin); "
+                        "default: inferred from SET timestamp")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +114,8 @@ def _progress(total_bytes: int | None, label: str) -> Iterator[Any]:
 
 
 def _iter_runs(args: argparse.Namespace, report: list[dict[str, Any]]) -> Iterator[tuple[LogRun, BinaryIO]]:
-    return read_paths(args.logs, args.engine, log_line_prefix=args.log_line_prefix, errors=report)
+    return read_paths(args.logs, args.engine, log_line_prefix=args.log_line_prefix, errors=report,
+                      growing=args.growing or None, log_time_zone=args.log_time_zone)
 
 
 def _entries_with_progress(run: LogRun, classifiers: Classifiers, no_progress: bool):
@@ -185,6 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(rds_emulator.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # the reader went away (``| head``): not an error, and no traceback at exit either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "parse":
         return cmd_parse(args)
     if args.command == "digest":

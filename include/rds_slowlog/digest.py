@@ -177,7 +177,7 @@ class ClassDigest:
     """Everything the report says about one query class."""
 
     __slots__ = ("qc", "count", "metrics", "flags", "first_seen", "last_seen", "example", "example_time",
-                 "dbs", "users", "hosts", "truncated")
+                 "dbs", "users", "hosts", "truncated", "table_sets", "_last_qc")
 
     def __init__(self, qc: QueryClass) -> None:
         self.qc = qc
@@ -192,6 +192,21 @@ class ClassDigest:
         self.users: Counter[str] = Counter()
         self.hosts: Counter[str] = Counter()
         self.truncated = 0
+        # the tables of every text of the class (texts of one class may name different tables: sbtest1,
+        # sbtest2 …); reported sorted, so the report does not depend on which text came first
+        self.table_sets: set[tuple[str, ...]] = {qc.tables}
+        self._last_qc = qc
+
+    def note(self, qc: QueryClass) -> None:
+        """Remember the tables of one more text's class object (cheap when it is the same object)."""
+        if qc is not self._last_qc:
+            self._last_qc = qc
+            self.table_sets.add(qc.tables)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the class's texts name, sorted (at most 20)."""
+        return tuple(sorted({t for ts in self.table_sets for t in ts}))[:20]
 
     def add(self, e: Entry) -> None:
         self.add_batch([e])
@@ -317,9 +332,14 @@ class Digest:
             qid = qc.query_id
             batch = buffered.get(qid)
             if batch is None:
-                if qid not in classes:
-                    classes[qid] = ClassDigest(qc)
+                cd = classes.get(qid)
+                if cd is None:
+                    cd = classes[qid] = ClassDigest(qc)
+                else:
+                    cd.note(qc)
                 batch = buffered[qid] = []
+            elif qc.tables is not classes[qid].qc.tables:
+                classes[qid].note(qc)
             batch.append(e)
             held += 1
             if held >= BATCH:
@@ -369,14 +389,14 @@ class Digest:
             classes.append({
                 "checksum": cd.qc.query_id,
                 "fingerprint": cd.qc.fingerprint,
-                "distillate": " ".join([cd.qc.statement_type, *cd.qc.tables]),
+                "distillate": " ".join([cd.qc.statement_type, *cd.tables]),
                 "attribute": "fingerprint",
                 "query_count": cd.count,
                 "ts_min": _ts(cd.first_seen),
                 "ts_max": _ts(cd.last_seen),
                 "metrics": metrics,
                 "example": example,
-                "tables": list(cd.qc.tables),
+                "tables": list(cd.tables),
                 "truncated_count": cd.truncated,
             })
         gmetrics: dict[str, Any] = {}
@@ -412,7 +432,7 @@ class Digest:
         for i, cd in enumerate(ranked, 1):
             qt = cd.query_time
             pct = 100.0 * qt.total / grand if grand else 0.0
-            item = " ".join([cd.qc.statement_type, *cd.qc.tables[:3]])
+            item = " ".join([cd.qc.statement_type, *cd.tables[:3]])
             out.append(f"# {i:>4} 0x{cd.qc.query_id:<32} {qt.total:>12.4f} {pct:5.1f}% {cd.count:>7} "
                        f"{qt.avg:>9.4f}  {item[:60]}")
         for i, cd in enumerate(ranked, 1):
@@ -434,8 +454,8 @@ class Digest:
                 if values:
                     top = sorted(values.items(), key=lambda kv: -kv[1])[:3]
                     out.append(f"# {label:<16} " + ", ".join(f"{k} ({v})" for k, v in top))
-            if cd.qc.tables:
-                out.append(f"# Tables           {', '.join(cd.qc.tables)}")
+            if cd.tables:
+                out.append(f"# Tables           {', '.join(cd.tables)}")
             out.append(f"# Fingerprint      {cd.qc.fingerprint[:300]}")
             if cd.example is not None:
                 q = cd.example.query

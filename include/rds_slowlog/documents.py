@@ -5,24 +5,41 @@ under ``slowlog.*`` (fingerprint, query id, statement type, tables, provenance, 
 
 Document ids are derived from content, never from file names: RDS renames ``mysql-slowquery.log`` on
 rotation and CloudWatch carries no file at all, so (file, offset) is not a stable identity. The id is a
-BLAKE2b-128 of (instance, engine, write time, thread/pid, duration, raw query bytes, occurrence), where the
-occurrence counts identical tuples seen since the write time last changed — two identical pings from one
-thread within the same second still get two documents, and any re-read of the same window yields the same
-ids (reruns and backfills overwrite instead of duplicating).
+BLAKE2b-128 of (instance, engine, write time, thread/pid, duration, raw query bytes) plus, for the n-th
+repeat of that exact tuple, its occurrence number n. Two identical pings of one thread within one second
+are two entries, so they must be two documents; the counter is kept per tuple (the write time is part of
+the tuple), not reset when the write time changes, because MariaDB's ``# Time:`` goes back and forth
+between adjacent seconds under concurrency.
+
+Why this gives the same ids on every read of a window, however its files are grouped: identical tuples
+share a write time, hence a window, and the n-th of them gets n whatever else is around it — so one
+builder per instance-window (the window's files read in order, see
+:func:`rds_slowlog.pipeline.stage_window`) always numbers them alike, while one builder per file would
+not (a second's pings may straddle an hourly rotation). Memory stays bounded: tuples whose write time is
+more than :data:`OCCURRENCE_HORIZON` seconds behind the newest one seen are forgotten; an entry that
+arrives that late (a clock that jumped back) is numbered in a separate ``late`` series, so it can never
+take the id of an earlier entry.
 """
 from __future__ import annotations
 
 import base64
+import ipaddress
+import json
 import hashlib
 import re
 import time
 import uuid
+from collections import deque
+from functools import lru_cache
+from importlib import resources
 from typing import Any, Final
 
 from rds_slowlog.entry import Entry
 from rds_slowlog.fingerprint.classify import QueryClass
 
 DEFAULT_MAX_QUERY_CHARS: Final = 65536
+#: Seconds of write time over which identical entries are numbered (see the module docstring).
+OCCURRENCE_HORIZON: Final = 300.0
 DEFAULT_INDEX_PREFIX: Final = "rds-slowlog"
 
 # MySQL attribute → field under ``mysql.slowlog`` (Filebeat names); values in seconds get ``.sec``.
@@ -42,7 +59,9 @@ _MYSQL_FIELDS: Final[dict[str, str]] = {
     "InnoDB_IO_r_ops": "innodb.io_r_ops", "InnoDB_IO_r_bytes": "innodb.io_r_bytes",
     "InnoDB_IO_r_wait": "innodb.io_r_wait.sec", "InnoDB_rec_lock_wait": "innodb.rec_lock_wait.sec",
     "InnoDB_queue_wait": "innodb.queue_wait.sec", "InnoDB_pages_distinct": "innodb.pages_distinct",
-    "Schema": "schema", "Thread_id": "", "Id": "", "Query_time": "",
+    # Schema is Entry.db (a ``use db;`` line wins over it, as in pt-query-digest); set_timestamp is kept in
+    # ``extra`` only when it did not agree with the write time (flag ``timestamp_mismatch``)
+    "Schema": "", "Thread_id": "", "Id": "", "Query_time": "",
 }
 _PG_FIELDS: Final[dict[str, str]] = {
     "query_step": "query_step", "query_name": "query_name", "client_port": "client_port",
@@ -75,6 +94,61 @@ def iso_time(t: float) -> str:
     return f"{prefix}.{micros:06d}Z"
 
 
+@lru_cache(maxsize=1)
+def _field_kinds() -> dict[str, str]:
+    """Typed leaf fields of our mappings (``mysql.slowlog.rows_sent`` → ``long``), read from the templates
+    themselves so the check below can never drift from what the server enforces."""
+    kinds: dict[str, str] = {}
+
+    def walk(prefix: str, props: dict[str, Any]) -> None:
+        for name, spec in props.items():
+            if "properties" in spec:
+                walk(f"{prefix}{name}.", spec["properties"])
+            elif spec.get("type") in ("long", "double", "boolean", "date", "ip"):
+                kinds[prefix + name] = spec["type"]
+
+    for name in ("mappings-mysql.json", "mappings-postgresql.json"):
+        body = json.loads((resources.files("rds_slowlog") / "templates" / name).read_text(encoding="utf-8"))
+        walk("", body["template"]["mappings"]["properties"])
+    return kinds
+
+
+def _fits(kind: str, v: Any) -> bool:
+    """Whether the server takes ``v`` for a field of this type (else the whole document would be rejected)."""
+    c = v.__class__
+    if kind == "long":
+        return (c is int and _LONG_MIN <= v <= _LONG_MAX) or (c is float and v == v and abs(v) < 9.2e18)
+    if kind == "double":
+        return (c is int or c is float) and v == v and v not in (float("inf"), float("-inf"))
+    if kind == "boolean":
+        return c is bool
+    return True
+
+
+_K_LONG, _K_DOUBLE, _K_BOOL = 1, 2, 3
+#: A DNS-style host name (what ECS ``source.domain`` holds).
+_HOST_NAME: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9_])?\.?")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _reject(slowlog: dict[str, Any], path: str, value: Any) -> None:
+    """Keep a value its field's type cannot take out of the document, and say so: an integer beyond the
+    64-bit range under ``slowlog.overflow`` (flag ``counter_overflow``), anything else of the wrong type
+    under ``slowlog.invalid`` (flag ``invalid_value``) — instead of losing the whole document."""
+    key, flag = ("overflow", "counter_overflow") if value.__class__ is int else ("invalid", "invalid_value")
+    slowlog.setdefault(key, []).append(f"{path}={value}")
+    flags = slowlog.get("flags", ())
+    if flag not in flags:
+        slowlog["flags"] = [*flags, flag]
+
+
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
     node = doc
     parts = dotted.split(".")
@@ -104,22 +178,47 @@ class DocumentBuilder:
         self.max_query_chars = max_query_chars
         self.store_query = store_query
         self.ingest_run_id = ingest_run_id or uuid.uuid4().hex
-        self._occ_time: float | None = None
+        # occurrence numbers (see the module docstring): tuple digest → times seen, with the tuples in the
+        # order they were first seen (for forgetting old write times) and the numbers of late entries
         self._occ: dict[bytes, int] = {}
+        self._occ_order: deque[tuple[float, bytes]] = deque()
+        self._occ_late: dict[bytes, int] = {}
+        self._newest: float = float("-inf")
+        self._horizon: float = float("-inf")
         self._index_cache: dict[tuple[str, int], str] = {}
+        self._sources: dict[tuple[str | None, str | None], dict[str, str]] = {}
+        kinds = _field_kinds()
+        codes = {"long": _K_LONG, "double": _K_DOUBLE, "boolean": _K_BOOL}
+        self._mysql_specs = {k: (name, codes.get(kinds.get(f"mysql.slowlog.{name}", ""), 0))
+                             for k, name in _MYSQL_FIELDS.items()}
+        self._pg_kinds = {name: kinds[f"postgresql.log.{name}"] for name in _PG_FIELDS.values()
+                          if f"postgresql.log.{name}" in kinds}
 
     def doc_id(self, e: Entry) -> str:
+        """The entry's deterministic ``_id`` (call once per entry, in log order: it numbers repeats)."""
         h = hashlib.blake2b(digest_size=16)
-        h.update(f"{self.instance}\x1f{e.engine}\x1f{e.end_time!r}\x1f{e.thread_id}\x1f{e.duration!r}\x1f".encode())
+        t = e.end_time
+        h.update(f"{self.instance}\x1f{e.engine}\x1f{t!r}\x1f{e.thread_id}\x1f{e.duration!r}\x1f".encode())
         h.update(e.query_bytes())
         key = h.digest()
-        if e.end_time != self._occ_time:
-            self._occ_time = e.end_time
-            self._occ.clear()
-        n = self._occ.get(key, 0)
-        self._occ[key] = n + 1
+        if t is not None and t < self._horizon:
+            n = self._occ_late.get(key, 0)
+            self._occ_late[key] = n + 1
+            h.update(b"\x1flate%d" % n)
+            return h.hexdigest()
+        occ = self._occ
+        n = occ.get(key, 0)
+        occ[key] = n + 1
         if n:
             h.update(b"\x1f%d" % n)
+        elif t is not None:
+            self._occ_order.append((t, key))
+            if t > self._newest:
+                self._newest = t
+                horizon = self._horizon = t - OCCURRENCE_HORIZON
+                order = self._occ_order
+                while order[0][0] < horizon:
+                    del occ[order.popleft()[1]]
         return h.hexdigest()
 
     def index_name(self, e: Entry) -> str:
@@ -152,13 +251,10 @@ class DocumentBuilder:
             doc["@timestamp"] = event["start"]
         if e.user:
             doc["user"] = {"name": e.user}
-        src: dict[str, Any] = {}
-        if e.ip:
-            src["ip"] = e.ip
-        if e.host:
-            src["domain"] = e.host
-        if src:
-            doc["source"] = src
+        if e.ip or e.host:
+            src = self._source(e.host, e.ip)
+            if src:
+                doc["source"] = dict(src)
 
         query = e.query
         text, query_cut, raw_b64 = self._query_text(query)
@@ -187,32 +283,44 @@ class DocumentBuilder:
             if e.db:
                 sl["schema"] = e.db
             extra: dict[str, Any] = {}
-            overflow: list[str] | None = None
+            specs = self._mysql_specs
             for k, v in e.attrs.items():
-                name = _MYSQL_FIELDS.get(k)
-                if name is None:
+                spec = specs.get(k)
+                if spec is None:
                     if k == "explain":
                         sl["explain"] = v
                     else:
                         extra[_SAFE_KEY.sub("_", k.lower())] = v
-                elif name:
-                    if v.__class__ is int and (v > _LONG_MAX or v < _LONG_MIN):
-                        if overflow is None:
-                            overflow = []
-                        overflow.append(f"mysql.slowlog.{name}={v}")
+                    continue
+                name, kind = spec
+                if not name:
+                    continue
+                # what the field's type takes (else the server rejects the whole document); inline: per attribute
+                c = v.__class__
+                if kind == _K_LONG:
+                    if c is not int or v > _LONG_MAX or v < _LONG_MIN:
+                        if not (c is float and abs(v) < 9.2e18):
+                            _reject(slowlog, f"mysql.slowlog.{name}", v)
+                            continue
+                elif kind == _K_DOUBLE:
+                    if c is not float and c is not int:
+                        _reject(slowlog, f"mysql.slowlog.{name}", v)
                         continue
-                    if "." in name:
-                        _set(sl, name, v)
-                    else:
-                        sl[name] = v
+                elif kind == _K_BOOL and c is not bool:
+                    _reject(slowlog, f"mysql.slowlog.{name}", v)
+                    continue
+                if "." in name:
+                    _set(sl, name, v)
+                else:
+                    sl[name] = v
             if extra:
                 sl["extra"] = extra
-            if overflow:
-                slowlog["overflow"] = overflow
-                slowlog["flags"] = [*slowlog.get("flags", ()), "counter_overflow"]
             m: dict[str, Any] = {"slowlog": sl}
             if e.thread_id is not None:
-                m["thread_id"] = e.thread_id
+                if _LONG_MIN <= e.thread_id <= _LONG_MAX:
+                    m["thread_id"] = e.thread_id
+                else:
+                    _reject(slowlog, "mysql.thread_id", e.thread_id)
             doc["mysql"] = m
         else:
             pl: dict[str, Any] = {}
@@ -223,6 +331,7 @@ class DocumentBuilder:
             if e.ip or e.host:
                 pl["client_addr"] = e.ip or e.host
             level = None
+            pg_kinds = self._pg_kinds
             for k, v in e.attrs.items():
                 name = _PG_FIELDS.get(k)
                 if name is None:
@@ -230,20 +339,44 @@ class DocumentBuilder:
                 elif name:
                     if name == "parameters" and not self.store_query:
                         continue
-                    if v.__class__ is int and (v > _LONG_MAX or v < _LONG_MIN):
-                        slowlog.setdefault("overflow", []).append(f"postgresql.log.{name}={v}")
-                        if "counter_overflow" not in slowlog.get("flags", ()):
-                            slowlog["flags"] = [*slowlog.get("flags", ()), "counter_overflow"]
+                    kind = pg_kinds.get(name)
+                    if kind is not None and not _fits(kind, v):
+                        _reject(slowlog, f"postgresql.log.{name}", v)
                         continue
                     pl[name] = v
                 elif k == "log_level":
                     level = v
             doc["postgresql"] = {"log": pl}
             if e.thread_id is not None:
-                doc["process"] = {"pid": e.thread_id}
+                if _LONG_MIN <= e.thread_id <= _LONG_MAX:
+                    doc["process"] = {"pid": e.thread_id}
+                else:
+                    _reject(slowlog, "process.pid", e.thread_id)
             if level:
                 doc["log"]["level"] = level
         return doc
+
+    def _source(self, host: str | None, ip: str | None) -> dict[str, str]:
+        """ECS ``source``: ``ip`` only for an address, ``domain`` only for a host name; PostgreSQL's
+        ``[local]`` (a unix socket) and anything else that is neither go to ``address`` (cached per pair)."""
+        key = (host, ip)
+        got = self._sources.get(key)
+        if got is not None:
+            return got
+        src: dict[str, str] = {}
+        for value in (ip, host):
+            if not value:
+                continue
+            if _is_ip(value):
+                src.setdefault("ip", value)
+            elif value == "[local]" or value != host or not _HOST_NAME.fullmatch(value):
+                src.setdefault("address", value)
+            else:
+                src.setdefault("domain", value)
+        if len(self._sources) > 4096:
+            self._sources.clear()
+        self._sources[key] = src
+        return src
 
     def _query_text(self, query: str) -> tuple[str | None, bool, str | None]:
         """(text to store or None in PII-safe mode, whether it was cut, base64 of raw bytes if not UTF-8)."""

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, *, client: Any = None, out: TextIO | None = No
             pace=args.pace,
         )
         refs = source.list_files(args.since, until)
-    except Exception as exc:  # no credentials, unknown instance, endpoint down: one clear line, no traceback
+    except Exception as exc:  # no credentials, unknown instance, endpoint down (fails in seconds): one line
         print(f"rds-slowlog download: listing {args.instance} failed: {_describe(exc)}", file=sys.stderr)
         return 1
 
@@ -125,6 +125,10 @@ def run(args: argparse.Namespace, *, client: Any = None, out: TextIO | None = No
 
 
 def _describe(exc: BaseException) -> str:
+    from rds_slowlog.sources.aws import describe_unreachable, is_unreachable
+
+    if is_unreachable(exc):  # refused, no route, DNS, connect timeout: name the endpoint, say why
+        return describe_unreachable(exc, "the RDS endpoint") + "; check --endpoint-url and --region"
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:
         err = response["Error"]

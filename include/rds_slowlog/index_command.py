@@ -9,21 +9,21 @@ they are never printed — the target is echoed with the password masked.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from rds_slowlog.documents import DEFAULT_INDEX_PREFIX, DEFAULT_MAX_QUERY_CHARS, DocumentBuilder
 from rds_slowlog.exceptions import IndexingError
-from rds_slowlog.stats import add, empty, peak_rss_mb
+from rds_slowlog.stage import StageInput
+from rds_slowlog.stats import Stats, add, peak_rss_mb
+from rds_slowlog.target import TargetRefused, detect_target_type, redact, refusal  # noqa: F401 - re-exported
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_INDEX = 0, 2, 3, 4
 
@@ -44,6 +44,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-prefix", default=DEFAULT_INDEX_PREFIX,
                    help="indices are <prefix>-<engine>-YYYY.MM.DD (default %(default)s)")
     p.add_argument("--instance", default="local", help="RDS instance id recorded in the documents (and ids)")
+    from rds_slowlog.cli import parse_time, time_zone
+
+    p.add_argument("--since", type=parse_time, help="only entries written at or after this time (a window)")
+    p.add_argument("--until", type=parse_time, help="only entries written before this time")
+    p.add_argument("--growing", action="store_true",
+                   help="the logs are still being written: leave out a last entry that may be cut short")
+    p.add_argument("--log-time-zone", metavar="ZONE", type=time_zone,
+                   help="zone of MySQL/MariaDB zone-less '# Time:' values (UTC, +05:30, Europe/Berlin); "
+                        "default: inferred from SET timestamp")
+    p.add_argument("--rerun", action="store_true",
+                   help="these logs were indexed before: overwriting documents is expected (no warning)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="documents per bulk request")
     p.add_argument("--max-chunk-bytes", type=int, default=d.max_chunk_bytes, help="bytes per bulk request")
     p.add_argument("--max-workers", type=int, default=d.max_workers,
@@ -66,87 +77,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="PII-safe: store only fingerprints, never the query text or parameters")
 
 
-def redact(url: str) -> str:
-    """The URL with its password masked (for messages)."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+def _inputs(args: argparse.Namespace, report: list[dict[str, Any]]) -> Iterator[StageInput]:
+    """The LOG files as stage inputs, opened one at a time; an unreadable one is reported, not raised."""
+    from rds_slowlog.logfile import open_log
 
-
-def detect_target_type(url: str, *, username: str | None, password: str | None, api_key: str | None,
-                       verify_certs: bool = True, ca_certs: str | None = None, timeout: float = 10.0) -> str:
-    """``elasticsearch`` or ``opensearch``, from one ``GET /`` (Elasticsearch marks every answer with an
-    ``X-elastic-product`` header, even a 405; OpenSearch names itself in ``version.distribution``)."""
-    import base64
-    import ssl
-    import urllib.error
-    import urllib.request
-    from urllib.parse import unquote, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is not None:
-        username, password = unquote(parts.username), unquote(parts.password or "")
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    req = urllib.request.Request(urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", "")))
-    if api_key:
-        req.add_header("Authorization", f"ApiKey {api_key}")
-    elif username is not None:
-        req.add_header("Authorization",
-                       "Basic " + base64.b64encode(f"{username}:{password or ''}".encode()).decode())
-    ctx = None
-    if parts.scheme == "https":
-        ctx = ssl.create_default_context(cafile=ca_certs)
-        if not verify_certs:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
-            headers, body = resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        headers, body = e.headers, e.read()
-    except (urllib.error.URLError, OSError) as e:
-        raise ConnectionError(f"cannot reach {redact(url)}: {getattr(e, 'reason', e)}") from None
-    if headers.get("X-elastic-product") == "Elasticsearch":
-        return "elasticsearch"
-    try:
-        if json.loads(body).get("version", {}).get("distribution") == "opensearch":
-            return "opensearch"
-    except (ValueError, AttributeError):
-        pass
-    raise ValueError(f"{redact(url)} is neither Elasticsearch nor OpenSearch as far as GET / tells "
-                     "(pass --target-type)")
-
-
-def _stage(args: argparse.Namespace, base: str) -> tuple[int, int, list[dict[str, Any]]]:
-    """Parse every LOG into one staging directory; (entries, quarantined lines, per-file report)."""
-    from rds_slowlog.pipeline import Classifiers, classified, read_paths
-    from rds_slowlog.staging import ChunkWriter
-
-    builder = DocumentBuilder(args.instance, index_prefix=args.index_prefix, max_query_chars=args.max_query_chars,
-                              store_query=not args.fingerprint_only)
-    classifiers = Classifiers()
-    writer = ChunkWriter(base, chunk_size=args.chunk_size)
-    entries = quarantined = 0
-    report: list[dict[str, Any]] = []
-    dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    for run, stream in read_paths(args.logs, args.engine, log_line_prefix=args.log_line_prefix, errors=report):
+    for path in args.logs:
+        try:
+            stream = open_log(path)
+        except OSError as e:
+            print(f"rds-slowlog: {path}: {e.strerror or e}", file=sys.stderr)
+            report.append({"source": str(path), "error": str(e)})
+            continue
         with stream:
-            add_line = writer.add
-            for e, qc in classified(run, classifiers):
-                add_line(dumps(builder.action(e, qc), option=opt))
-        entries += run.stats.entries
-        quarantined += run.stats.quarantined_lines
-        report.append({"source": run.source, "engine": run.engine, "entries": run.stats.entries})
-    writer.close(instance=args.instance, ingest_run_id=builder.ingest_run_id)
-    return entries, quarantined, report
+            yield StageInput(str(path), stream, args.engine, growing=args.growing)
+
+
+def _stage(args: argparse.Namespace, base: str) -> tuple[Stats, list[dict[str, Any]]]:
+    """Parse every LOG into one staging directory with one document builder (one window's worth)."""
+    from rds_slowlog.stage import stage_window
+
+    report: list[dict[str, Any]] = []
+    result = stage_window(_inputs(args, report), base, instance=args.instance, since=args.since,
+                          until=args.until, index_prefix=args.index_prefix, max_query_chars=args.max_query_chars,
+                          store_query=not args.fingerprint_only, chunk_size=args.chunk_size,
+                          log_line_prefix=args.log_line_prefix, log_time_zone=args.log_time_zone)
+    return result.stats, result.files + report
 
 
 def run(args: argparse.Namespace) -> int:
-    """Stage and index; prints one JSON stats line per chunk and a total. Exit 0 ok, 3 input, 4 indexing."""
-    from rds_slowlog.indexing import BulkOptions, ChunkIndexer, build_client
+    """Stage and index; prints one JSON stats line per chunk and a total.
+
+    Exit 0 ok; 2 usage (bad options, a malformed or unreachable target); 3 an input could not be read;
+    4 indexing failed, or the server refused the credentials (401/403).
+    """
+    from rds_slowlog.indexing import BulkOptions, ChunkIndexer, build_client, is_connection_failure, refused_status
     from rds_slowlog.staging import join, read_manifest
-    from rds_slowlog.templates import install_templates
+    from rds_slowlog.templates import TemplateInstallError, install_templates
 
     username = os.environ.get("ES_USERNAME")
     password = os.environ.get("ES_PASSWORD")
@@ -163,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
         client = build_client(kind, target, username=username, password=password, api_key=api_key,
                               verify_certs=args.verify_certs, ca_certs=args.ca_certs,
                               http_compress=args.http_compress, timeout=args.es_timeout)
-    except (ValueError, ConnectionError) as e:
+    except TargetRefused as e:  # 401/403 exit EXIT_INDEX on every path: detection, templates, bulk
+        print(f"rds-slowlog index: {e}", file=sys.stderr)
+        return EXIT_INDEX
+    except (ValueError, ConnectionError) as e:  # malformed (no scheme, …) or unreachable target: usage
         print(f"rds-slowlog index: {e}", file=sys.stderr)
         return EXIT_USAGE
     print(f"# target {redact(target)} ({kind})", file=sys.stderr)
@@ -175,25 +144,47 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     failed = False
     try:
-        entries, quarantined, report = _stage(args, base)
+        staged, report = _stage(args, base)
         if not args.no_templates:
-            installed = install_templates(client, prefix=args.index_prefix, engine=kind)
+            try:
+                installed = install_templates(client, prefix=args.index_prefix, engine=kind)
+            except Exception as e:  # the first request of an explicit --target-type: no traceback
+                status = refused_status(e)
+                if status is not None:
+                    print(f"rds-slowlog index: {refusal(status, target)} (installing templates)", file=sys.stderr)
+                    return EXIT_INDEX
+                if is_connection_failure(e):
+                    print(f"rds-slowlog index: cannot reach {redact(target)}: {str(e)[:300]}", file=sys.stderr)
+                    return EXIT_USAGE
+                if isinstance(e, TemplateInstallError):
+                    print(f"rds-slowlog index: {str(e)[:500]}", file=sys.stderr)
+                    return EXIT_INDEX
+                raise
             print(f"# templates: {installed}", file=sys.stderr)
         indexer = ChunkIndexer(client, engine=kind, options=options)
-        total = empty()
-        total["entries"], total["quarantined"] = entries, quarantined
         chunks = [(join(base, info.name), info) for info in read_manifest(base).chunks]
         try:
             # pipelined: the next chunk is read and prepared while the current one is on the server
             for url, stats in indexer.iter_chunks(chunks):
                 print(orjson.dumps({"chunk": url.rsplit("/", 1)[-1], **stats}).decode())
-                total = add(total, stats)
         except IndexingError as e:
-            print(f"rds-slowlog index: {e}", file=sys.stderr)
             chunk = (e.chunk or "").rsplit("/", 1)[-1]
+            status = refused_status(e)
+            print(f"rds-slowlog index: {refusal(status, target) + f' (bulk request, {chunk})' if status else e}",
+                  file=sys.stderr)
             print(orjson.dumps({"chunk": chunk, "error": type(e).__name__, **e.stats}).decode())
-            total = add(total, e.stats)  # type: ignore[arg-type]
             failed = True
+        # the books: what was staged, and what the indexer answered for (chunks it never reached included)
+        total = add(staged, indexer.totals)
+        for k in ("entries", "docs", "incomplete", "truncated", "quarantined", "bytes"):
+            total[k] = staged[k]  # type: ignore[literal-required]
+        total["not_attempted"] = total["docs"] - total["indexed"] - total["failed"] - total["dead_lettered"]
+        if total["updated"] and not args.rerun:
+            print(f"# warning: {total['updated']} document(s) replaced one with the same _id already in the index "
+                  "(expected when the same logs were indexed before; pass --rerun to say so)", file=sys.stderr)
+        if total["incomplete"]:
+            print(f"# {total['incomplete']} entr(y/ies) left out: the file is still being written and they may "
+                  "be cut short (index again once they are complete)", file=sys.stderr)
         total["seconds"] = round(time.monotonic() - started, 3)
         total["peak_rss_mb"] = round(peak_rss_mb(), 1)
         print(orjson.dumps({"total": True, **total}).decode())

@@ -52,13 +52,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
-from rds_slowlog.exceptions import BulkRequestRejected, FailureThresholdExceeded, RetriesExhausted
+from rds_slowlog.exceptions import BulkRequestRejected, FailureThresholdExceeded, IndexingError, RetriesExhausted
 from rds_slowlog.staging import ChunkInfo, chunk_info, filesystem, join, read_chunk, read_manifest
-from rds_slowlog.stats import Stats
+from rds_slowlog.stats import Stats, add, empty
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +129,17 @@ def build_client(engine: str, url: str, *, username: str | None = None, password
     """A client for ``url`` (``scheme://[user:password@]host:port[/prefix]``).
 
     Credentials in the URL win over the keyword arguments; they are removed from the URL handed to the client
-    so they never show up in its ``repr`` or in connection-error messages. TLS certificates are verified
-    unless ``verify_certs=False``.
+    so they never show up in its ``repr`` or in connection-error messages. The URL is read by
+    :func:`rds_slowlog.target.parse_target`: the userinfo ends at the *last* ``@`` (unencoded ``@ : / # ?`` in a
+    password are fine), a URL without a scheme is a :class:`~rds_slowlog.target.TargetError` (a ``ValueError``).
+    TLS certificates are verified unless ``verify_certs=False``.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("target URL must look like http(s)://[user:password@]host:port")
-    if parts.username is not None:
-        username, password = unquote(parts.username), unquote(parts.password or "")
-    port = parts.port or (443 if parts.scheme == "https" else 9200)
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    clean = urlunsplit((parts.scheme, f"{host}:{port}", parts.path, "", ""))
+    from rds_slowlog.target import parse_target
+
+    target = parse_target(url)
+    if target.username is not None:
+        username, password = target.username, target.password or ""
+    clean = target.url()
     if engine == "elasticsearch":
         from elasticsearch import Elasticsearch
 
@@ -156,7 +155,7 @@ def build_client(engine: str, url: str, *, username: str | None = None, password
     if engine == "opensearch":
         from opensearchpy import OpenSearch
 
-        okw: dict[str, Any] = {"use_ssl": parts.scheme == "https", "verify_certs": verify_certs,
+        okw: dict[str, Any] = {"use_ssl": target.scheme == "https", "verify_certs": verify_certs,
                                "http_compress": http_compress, "timeout": timeout}
         if ca_certs:
             okw["ca_certs"] = ca_certs
@@ -174,6 +173,35 @@ def _status_of(e: BaseException) -> int | None:
     if not isinstance(status, int):
         status = getattr(e, "status_code", None)
     return status if isinstance(status, int) else None
+
+
+def _causes(e: BaseException | None) -> Iterator[BaseException]:
+    """``e`` and the exceptions it was raised from or while handling (each once)."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def refused_status(e: BaseException) -> int | None:
+    """401 or 403 when ``e`` (or what it was raised from, e.g. the client error behind a
+    :class:`~rds_slowlog.exceptions.BulkRequestRejected`) is the server refusing the credentials, else None."""
+    for c in _causes(e):
+        status = _status_of(c)
+        if status is None:
+            status = getattr(c, "status", None)
+        if status in (401, 403):
+            return status
+    return None
+
+
+def is_connection_failure(e: BaseException) -> bool:
+    """Whether ``e`` is the client library failing to reach the server (no HTTP answer at all)."""
+    if _status_of(e) is not None:
+        return False
+    names = {c.__name__ for c in type(e).__mro__}
+    return bool(names & {"ConnectionError", "ConnectionTimeout", "TlsError", "SSLError"})
 
 
 def _retriable_exception(e: BaseException) -> bool:
@@ -388,6 +416,9 @@ class ChunkIndexer:
             self._text = True    # opensearch-py's helper joins str lines
         self._streaming_bulk = streaming_bulk
         self._bulk_kwargs["filter_path"] = "errors,items.*.status,items.*.error"
+        #: what every chunk this indexer touched added up to (finished, failed or cut short), for a total
+        #: that accounts for every document even when a chunk raised
+        self.totals: Stats = empty()
 
     # ---- public
 
@@ -439,6 +470,7 @@ class ChunkIndexer:
         pending: deque[_Send | _Run] = deque()    # in order: sends not yet completed, chunks not yet finished
         in_flight = 0                             # sends in ``pending`` whose gate is open
         run: _Run | None = None
+        current: _Run | None = None               # the chunk whose results are being handled
         try:
             while True:
                 kind, obj = q.get()
@@ -457,8 +489,10 @@ class ChunkIndexer:
                         head = pending.popleft()
                         if isinstance(head, _Send):
                             in_flight -= 1
+                            current = head.run
                             self._complete(head)
                         else:
+                            current = head
                             yield head.name, self._finish(head)
                     send.gate.open()
                     in_flight += 1
@@ -476,12 +510,23 @@ class ChunkIndexer:
                     while pending:
                         head = pending.popleft()
                         if isinstance(head, _Send):
+                            current = head.run
                             self._complete(head)
                         else:
+                            current = head
                             yield head.name, self._finish(head)
                     if kind == "error":
                         raise obj
                     return
+        except IndexingError as e:
+            # account for every document before giving up: answers of requests already on the wire are
+            # counted (not retried), the rest of the chunk is not_attempted
+            self._drain(pending)
+            if current is not None:
+                current.seconds = time.monotonic() - current.t0
+                e.stats = dict(current.stats())
+                self._count(current)
+            raise
         finally:
             stop.set()
             for item in pending:
@@ -555,9 +600,42 @@ class ChunkIndexer:
             e.stats = run.stats()
             raise
 
+    def _count(self, run: _Run) -> None:
+        """Add a chunk's books to :attr:`totals` (once)."""
+        if not run.counted:
+            run.counted = True
+            self.totals = add(self.totals, run.stats())
+
+    def _drain(self, pending: deque[_Send | _Run]) -> None:
+        """After a failure: drop the batches not yet sent, count the answers of those already sent."""
+        for item in pending:
+            if isinstance(item, _Send):
+                item.gate.cancel()
+        for item in pending:
+            if not isinstance(item, _Send) or item.future is None or not item.gate.passed.is_set():
+                continue
+            try:
+                results, exc = item.future.result()
+            except Exception:  # noqa: BLE001 - the request never came back: its documents stay not_attempted
+                continue
+            if exc is not None:
+                continue
+            run = item.run
+            for ok, info in results:
+                if ok:
+                    run.indexed += 1
+                    run.created += sum(1 for d in info.values() if d.get("status") == 201)
+                else:
+                    run.failed_retriable += 1
+        for item in pending:
+            run = item.run if isinstance(item, _Send) else item
+            run.seconds = time.monotonic() - run.t0
+            self._count(run)
+
     def _finish(self, run: _Run) -> Stats:
         run.seconds = time.monotonic() - run.t0
         self._write_dead_letter(run)
+        self._count(run)
         stats = run.stats()
         allowed = self.options.allowed_failures(run.docs)
         if run.dead_lettered > allowed:
@@ -604,6 +682,7 @@ class ChunkIndexer:
                 raise exc
             if not _retriable_exception(exc):
                 status = _status_of(exc)
+                run.failed_retriable += len(actions)   # sent and refused: failed, not "not attempted"
                 raise BulkRequestRejected(
                     f"chunk {run.name}: bulk request of {len(actions)} document(s) refused"
                     f"{f' with HTTP {status}' if status else ''}: {_short(exc)}", run.name, None,
@@ -615,8 +694,13 @@ class ChunkIndexer:
         retry: list[int] = []
         reason = ""
         failed = 0
+        created = 0
         for k, (ok, info) in enumerate(results):
             if ok:
+                # 201: a new document; 200: it overwrote one with the same _id (a rerun, or a collision)
+                for detail in info.values():
+                    if detail.get("status") == 201:
+                        created += 1
                 continue
             failed += 1
             _, detail = info.popitem()
@@ -628,6 +712,7 @@ class ChunkIndexer:
             else:
                 run.dead(batch.pos[k], status, _error_type(error), error, _action_id(actions[k][0]))
         run.indexed += len(results) - failed
+        run.created += created
         return (batch.subset(retry), reason) if retry else None
 
     def _write_dead_letter(self, run: _Run) -> None:
@@ -798,8 +883,8 @@ class _JoinedNdjson(_OrjsonLoads):
 class _Run:
     """Counters and the dead letter of one chunk (touched by the calling thread only, once handed over)."""
 
-    __slots__ = ("name", "lines", "dead_letter_url", "docs", "bytes", "indexed", "dead_lettered",
-                 "failed_retriable", "retries", "seconds", "t0", "dead_lines", "samples")
+    __slots__ = ("name", "lines", "dead_letter_url", "docs", "bytes", "indexed", "created", "dead_lettered",
+                 "failed_retriable", "retries", "seconds", "t0", "dead_lines", "samples", "counted")
 
     def __init__(self, name: str, lines: Sequence[bytes], dead_letter_url: str | None = None) -> None:
         self.name = name
@@ -808,6 +893,8 @@ class _Run:
         self.docs = len(lines)
         self.bytes = sum(map(len, lines))
         self.indexed = 0
+        self.created = 0
+        self.counted = False      # added to ChunkIndexer.totals
         self.dead_lettered = 0
         self.failed_retriable = 0
         self.retries = 0
@@ -834,9 +921,13 @@ class _Run:
         self.dead_lines.append((p, entry))
 
     def stats(self) -> Stats:
-        return Stats(docs=self.docs, indexed=self.indexed, failed=self.dead_lettered + self.failed_retriable,
-                     dead_lettered=self.dead_lettered, retries=self.retries, seconds=round(self.seconds, 3),
-                     bytes=self.bytes)
+        """The chunk's books: ``docs == indexed + failed + dead_lettered + not_attempted`` (see
+        :class:`~rds_slowlog.stats.Stats`); whatever was not answered for is ``not_attempted``."""
+        done = self.indexed + self.failed_retriable + self.dead_lettered
+        return Stats(docs=self.docs, indexed=self.indexed, created=self.created, updated=self.indexed - self.created,
+                     failed=self.failed_retriable, dead_lettered=self.dead_lettered,
+                     not_attempted=max(0, self.docs - done), retries=self.retries,
+                     seconds=round(self.seconds, 3), bytes=self.bytes)
 
 
 # ------------------------------------------------------------------------------------------- entry points

@@ -25,6 +25,7 @@ class LogRun:
     entries: Iterator[Entry]
     size: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    parser: Any = None
 
 
 def read_stream(stream: BinaryIO, source: str, engine: str = "auto", **parser_kwargs: Any) -> LogRun:
@@ -32,7 +33,7 @@ def read_stream(stream: BinaryIO, source: str, engine: str = "auto", **parser_kw
     if engine == "auto":
         engine = detect_engine(sniff(stream))
     parser = make_parser(engine, source, **parser_kwargs)
-    return LogRun(source=source, engine=engine, stats=parser.stats, entries=parser.parse(stream))
+    return LogRun(source=source, engine=engine, stats=parser.stats, entries=parser.parse(stream), parser=parser)
 
 
 def read_path(path: str | Path, engine: str = "auto", **parser_kwargs: Any) -> tuple[LogRun, BinaryIO]:
@@ -47,10 +48,11 @@ def read_path(path: str | Path, engine: str = "auto", **parser_kwargs: Any) -> t
 
 
 def read_paths(paths: Iterable[str], engine: str = "auto", *, log_line_prefix: str | None = None,
-               errors: list[dict[str, Any]] | None = None) -> Iterator[tuple[LogRun, BinaryIO]]:
+               errors: list[dict[str, Any]] | None = None, **parser_kwargs: Any) -> Iterator[tuple[LogRun, BinaryIO]]:
     """Open and parse each path in turn; an unreadable file is reported on stderr and in ``errors``,
-    never raised, so one bad file does not stop a batch. The caller closes each stream."""
-    kw: dict[str, Any] = {}
+    never raised, so one bad file does not stop a batch. The caller closes each stream. Other keyword
+    arguments (``growing``, ``log_time_zone``) go to the parser."""
+    kw: dict[str, Any] = {k: v for k, v in parser_kwargs.items() if v is not None}
     if log_line_prefix is not None and engine in ("postgres", "auto"):
         kw["log_line_prefix"] = log_line_prefix
     for path in paths:

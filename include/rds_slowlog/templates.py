@@ -65,6 +65,21 @@ def load_templates(prefix: str = DEFAULT_INDEX_PREFIX) -> tuple[dict[str, dict[s
     return components, (prefix, _stamp(index_body))
 
 
+class TemplateInstallError(RuntimeError):
+    """The server answered a template request with an error status.
+
+    :param status: the HTTP status; 401/403 mean the credentials are wrong or lack the
+        ``manage_index_templates`` privilege (``rds_slowlog.target.refusal`` words them for a user).
+    """
+
+    def __init__(self, name: str, engine: str, status: int, response: Any = None) -> None:
+        self.name, self.engine, self.status, self.response = name, engine, status, response
+        super().__init__(f"installing template {name} on {engine} failed with HTTP {status}: {response}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.engine, self.status, self.response))
+
+
 def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: str = "auto") -> dict[str, str]:
     """Install (or update) the component templates, then the index template that composes them.
 
@@ -72,6 +87,8 @@ def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: s
     :param prefix: index prefix; templates apply to ``<prefix>-*``.
     :param engine: ``elasticsearch``, ``opensearch`` or ``auto`` (from the client's type).
     :return: ``{template name: "created" | "updated" | "unchanged"}`` in install order.
+    :raises TemplateInstallError: an error status (401/403 already on the first GET); transport errors
+        (server unreachable) come from the client library as they are.
     """
     from rds_slowlog.indexing import raw_request, resolve_engine
 
@@ -83,6 +100,8 @@ def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: s
     plan.append((f"/_index_template/{index_name}", "index_templates", "index_template", index_name, index_body))
     for path, list_key, item_key, name, body in plan:
         status, existing = raw_request(client, engine, "GET", path)
+        if status in (401, 403):   # a missing template is a 404; these will not get better with a PUT
+            raise TemplateInstallError(name, engine, status, existing)
         stored_sha = None
         exists = False
         if status == 200:
@@ -95,9 +114,9 @@ def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: s
             continue
         status, resp = raw_request(client, engine, "PUT", path, body)
         if status != 200:
-            raise RuntimeError(f"installing template {name} on {engine} failed with HTTP {status}: {resp}")
+            raise TemplateInstallError(name, engine, status, resp)
         result[name] = "updated" if exists else "created"
     return result
 
 
-__all__ = ["install_templates", "load_templates", "COMPONENTS"]
+__all__ = ["install_templates", "load_templates", "COMPONENTS", "TemplateInstallError"]

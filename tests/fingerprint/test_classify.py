@@ -47,3 +47,41 @@ def test_classifier_cache_is_bounded() -> None:
     for i in range(100):
         c.classify(f"SELECT {i}")
     assert len(c._by_text) <= 8 and len(c._by_fingerprint) <= 8
+
+
+@pytest.mark.parametrize("order", [(1, 2), (2, 1)])
+def test_tables_are_the_entrys_own_whatever_came_first(order: tuple[int, int]) -> None:
+    # digits inside identifiers are folded by the fingerprint: one class, but each text names its own table
+    from rds_slowlog.fingerprint.classify import classifier_for
+
+    c = classifier_for("mysql")
+    got = {n: c.classify(f"SELECT * FROM orders_2024_0{n} WHERE id = {n * 7}") for n in order}
+    assert got[1].query_id == got[2].query_id
+    assert got[1].tables == ("orders_2024_01",) and got[2].tables == ("orders_2024_02",)
+    # a new text of a known shape: no second sqlparse run, still its own tables
+    done = c.templates_computed
+    third = c.classify("SELECT * FROM orders_2025_11 WHERE id = 99")
+    assert third.tables == ("orders_2025_11",) and c.templates_computed == done
+
+
+def test_tables_follow_case_strings_joins_and_schemas() -> None:
+    from rds_slowlog.fingerprint.classify import classifier_for
+
+    c = classifier_for("mysql")
+    assert c.classify("select * from Orders").tables == ("Orders",)
+    assert c.classify("select * from orders").tables == ("orders",)
+    a = c.classify("SELECT a FROM db1.t1 JOIN t22 ON x WHERE y IN (SELECT z FROM t3) AND n = 'sbtest9'")
+    b = c.classify("SELECT a FROM db4.t7 JOIN t22 ON x WHERE y IN (SELECT z FROM t30) AND n = 'zz'")
+    assert a.tables == ("db1.t1", "t22", "t3") and b.tables == ("db4.t7", "t22", "t30")
+    assert a.query_id == b.query_id
+    pg = classifier_for("postgres")
+    assert pg.classify("SELECT * FROM part_7 WHERE x = 'it''s 5'").tables == ("part_7",)
+
+
+def test_tables_of_a_shape_are_read_once_and_rendered_exactly() -> None:
+    from rds_slowlog.fingerprint.classify import render_tables, table_key, table_template, _SQ_STRINGS
+
+    shape, runs = table_key("UPDATE sbtest12 SET k=k+1 WHERE id=5043 AND c='a1'", _SQ_STRINGS["mysql"])
+    assert shape == "UPDATE sbtest0 SET k=k+0 WHERE id=0 AND c=''" and runs == ["12", "1", "5043"]
+    kind, template = table_template(shape)
+    assert kind == "UPDATE" and render_tables(template, runs) == ("sbtest12",)

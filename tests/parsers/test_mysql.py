@@ -175,11 +175,22 @@ def test_set_timestamp_insert_id_lines_are_not_query() -> None:
     assert c.query == "SET NAMES utf8" and c.start_time is None and "no_time" in c.flags
 
 
-def test_use_only_entry_is_kept_without_query_like_pt() -> None:
-    log = b"# Time: 121123 19:56:06\n# Query_time: 0.000102\nSET timestamp=1111111111;\nuse test_db;\n"
+def test_use_only_entry_keeps_its_statement_as_the_query() -> None:
+    # pt-fingerprint gives "use ?" for it: never an empty query (whose id would be the MD5 of "")
+    log = b"# Time: 121123 19:56:06\n# Query_time: 0.000102\nSET timestamp=1353700566;\nuse test_db;\n"
     [e], p = run(log)
-    assert e.query == "" and e.db == "test_db" and "no_query" in e.flags
-    assert p.stats.no_query_entries == 1 and e.start_time == 1111111111.0
+    assert e.query == "use test_db" and e.db == "test_db" and "no_query" in e.flags
+    assert p.stats.no_query_entries == 1 and e.start_time == 1353700566.0
+    from rds_slowlog.fingerprint.mysql import fingerprint
+    assert fingerprint(e.query) == "use ?"
+
+
+def test_set_timestamp_only_entry_keeps_the_set_as_the_query() -> None:
+    log = b"# Time: 121123 19:56:06\n# Query_time: 0.000102\nSET timestamp=1353700566;\n"
+    [e], _ = run(log)
+    assert e.query == "SET timestamp=1353700566" and "no_query" in e.flags
+    from rds_slowlog.fingerprint.mysql import fingerprint
+    assert fingerprint(e.query) == "set timestamp=?"
 
 
 def test_administrator_command() -> None:

@@ -165,6 +165,17 @@ def test_list_files_mysql_window(mysql_emu) -> None:
     assert r0.last_written == ts(11) and r0.extra["first_written"] == ts(10)
     assert refs[-1].extra == {"first_written_inferred": ts(12)}
     assert emu.calls[-1].params["FileLastWritten"] == str(int(ts(10) * 1000))
+
+
+def test_the_current_file_is_growing_while_it_is_written_to(mysql_emu) -> None:
+    """Only the file RDS still appends to, and only while it was written to a moment ago, may end inside an
+    entry: the stage leaves that file's cut last entry out (rotated files are complete)."""
+    emu, root, pieces = mysql_emu
+    last = max(p.stat().st_mtime for p in pieces)
+    for now, current_growing in ((ts(13, 50), True), (ts(13, 50) + 3600, False)):
+        src, _ = source(emu, engine="mysql", now=lambda now=now: now)
+        refs = src.list_files(ts(10), ts(20))
+        assert [r.growing for r in refs] == [False, False, False, current_growing], (now, last)
     assert emu.calls[-1].params["FilenameContains"] == "slowquery/mysql-slowquery.log"
 
 
@@ -487,6 +498,91 @@ def test_own_retries_after_botocore_gives_up(mysql_emu) -> None:
     src.max_tries = 3
     with pytest.raises(Exception, match="Throttling"):
         read_all(src.open(LogFileRef("rds", "db-1", name, size=10)))
+
+
+#: botocore attempts (first included) at an endpoint refusing connections, and the connect timeout, that
+#: rds_slowlog.sources.aws sets (literals: the tests must fail, not error, against the code before the fix)
+CONNECT_ATTEMPTS, CONNECT_TIMEOUT = 3, 5
+
+
+@pytest.fixture()
+def refused_endpoint():
+    """``http://127.0.0.1:<port>`` where a socket is bound but never listens: connecting is refused at once."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+
+
+def test_refused_endpoint_is_not_retried_like_throttling(refused_endpoint: str, fast_botocore: NoSleepTime) -> None:
+    """botocore makes 3 attempts (not max_attempts), the source none of its own (it used to make 5 x 10)."""
+    from botocore.exceptions import EndpointConnectionError
+
+    client = make_rds_client("us-east-1", endpoint_url=refused_endpoint, max_attempts=10)
+    assert client.meta.config.connect_timeout == CONNECT_TIMEOUT == 5
+    sleeps: list[float] = []
+    src = RdsLogSource(client, "db-1", "mysql", pace=0, sleep=sleeps.append)
+    with pytest.raises(EndpointConnectionError, match=refused_endpoint):
+        src.list_files(ts(10), ts(12))
+    assert len(fast_botocore.slept) == CONNECT_ATTEMPTS - 1 and sleeps == []
+    # reading a file: the complete-file REST call is refused too; no fallback to portions at the same endpoint
+    fast_botocore.slept.clear()
+    ref = LogFileRef("rds", "db-1", "slowquery/mysql-slowquery.log.2024-03-01.10", size=10)
+    with pytest.raises(EndpointConnectionError):
+        src.open(ref)
+    assert fast_botocore.slept == [] and sleeps == []
+    # portions only: botocore's few attempts, no own retries
+    src.complete_file = False
+    with pytest.raises(EndpointConnectionError):
+        read_all(src.open(ref))
+    assert len(fast_botocore.slept) == CONNECT_ATTEMPTS - 1 and sleeps == []
+
+
+def test_refused_cloudwatch_endpoint_fails_fast_too(refused_endpoint: str, fast_botocore: NoSleepTime) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from rds_slowlog.sources.cloudwatch import CloudWatchLogSource, make_logs_client
+
+    sleeps: list[float] = []
+    src = CloudWatchLogSource(make_logs_client("us-east-1", refused_endpoint, max_attempts=10), "db-1", "mysql",
+                              pace=0, sleep=sleeps.append)
+    with pytest.raises(EndpointConnectionError):
+        src.list_files(ts(10), ts(12))
+    assert len(fast_botocore.slept) == CONNECT_ATTEMPTS - 1 and sleeps == []
+
+
+def test_what_counts_as_unreachable() -> None:
+    from botocore.exceptions import (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
+                                     ReadTimeoutError)
+    from urllib3.exceptions import NewConnectionError, ProtocolError
+
+    from rds_slowlog.sources.aws import describe_unreachable, is_unreachable
+
+    url = "http://127.0.0.1:1/"
+    refused = EndpointConnectionError(endpoint_url=url, error=NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"))
+    assert is_unreachable(refused)
+    from rds_slowlog.sources import aws
+
+    assert (aws.CONNECT_ATTEMPTS, aws.CONNECT_TIMEOUT) == (CONNECT_ATTEMPTS, CONNECT_TIMEOUT)
+    assert describe_unreachable(refused, "RDS") == f"cannot connect to RDS {url} (connection refused)"
+    assert is_unreachable(ConnectTimeoutError(endpoint_url=url))
+    assert "(connect timeout)" in describe_unreachable(ConnectTimeoutError(endpoint_url=url))
+    closed_refused = ConnectionClosedError(endpoint_url=url, error=ProtocolError(
+        "aborted", ConnectionRefusedError(111, "Connection refused")))
+    assert is_unreachable(closed_refused)
+    # a connection that was open and broke, a slow answer, throttling: retried as before
+    assert not is_unreachable(ConnectionClosedError(endpoint_url=url, error=ProtocolError(
+        "Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))))
+    assert not is_unreachable(ReadTimeoutError(endpoint_url=url, error="read timed out"))
+    from botocore.exceptions import ClientError
+
+    assert not is_unreachable(ClientError({"Error": {"Code": "Throttling"}}, "DescribeDBLogFiles"))
+    key = "AKIDSECRET"
+    with_creds = EndpointConnectionError(endpoint_url=f"http://user:{key}@proxy:1/", error="refused")
+    assert key not in describe_unreachable(with_creds)
 
 
 # ------------------------------------------------------------------------------------------ parsed entries

@@ -1,14 +1,21 @@
-"""Query classes: fingerprint, query id, statement type and tables — computed once per distinct text.
+"""Query classes: fingerprint, query id, statement type and tables — sqlparse once per statement shape.
 
-The hot path calls :meth:`Classifier.classify` once per entry. Two bounded caches keep that cheap:
-exact query text → class (logs repeat identical texts: prepared statements, pings, ORMs), and
-fingerprint → class (every distinct text of one class shares the sqlparse work). sqlparse only ever sees
-one representative query per fingerprint, so its cost scales with the number of classes, not entries.
-For MySQL a third cache sits between them: texts that differ only in their digits (``id=13675`` vs
-``id=8190``) share a key (:func:`mysql_class_key`), so a new text of a known shape skips the fingerprint.
+The hot path calls :meth:`Classifier.classify` once per entry. Bounded caches keep that cheap: exact query
+text → class (logs repeat identical texts: prepared statements, pings, ORMs), and fingerprint → class
+(every distinct text of one class shares the fingerprint's ids and statement type). For MySQL a third
+cache sits between them: texts that differ only in their digits (``id=13675`` vs ``id=8190``) share a key
+(:func:`mysql_class_key`), so a new text of a known shape skips the fingerprint.
+
+Tables are the entry's own, never another text's of the same class: the fingerprint folds digits inside
+identifiers (``orders_2024_01`` and ``orders_2024_02`` are one class), so the class cannot carry them.
+They come from a *table template* per statement shape (:func:`table_key`: the text with its
+single-quoted strings emptied and every digit run replaced by one ``0``): sqlparse runs once per shape, on
+the shape with each digit run numbered (``sbtest1 … id=2``), and the template says which of the text's own
+digit runs each table name holds, so a new text of a known shape costs one regex split and a join.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Final
@@ -28,8 +35,19 @@ DEFAULT_CACHE_SIZE: Final = 65536
 MAX_KEYED_CHARS: Final = 1024
 #: Size of the digit-key cache.
 KEY_CACHE_SIZE: Final = 16384
+#: Table keys longer than this are cached by their BLAKE2b digest (a multi-megabyte INSERT is a shape too).
+MAX_TABLE_KEY_CHARS: Final = 4096
 
 _DIGITS: Final = re.compile(r"[0-9]+")
+_DIGIT_SPLIT: Final = re.compile(r"([0-9]+)")
+_ZERO: Final = re.compile(r"0")
+#: Single-quoted strings as the engine's lexer reads them (MySQL: backslash escapes; PostgreSQL's standard
+#: strings: ``''`` only). Their content never names a table, and emptying them keeps one shape per
+#: statement however its literals vary.
+_SQ_STRINGS: Final = {
+    "mysql": re.compile(r"'(?:[^'\\]|\\.)*+'", re.DOTALL),
+    "postgres": re.compile(r"'[^']*+'"),
+}
 # Looser than the fingerprint's own CALL test (any whitespace, any case): a false hit only costs the key.
 _CALL_START: Final = re.compile(r"\s*call\s", re.IGNORECASE)
 
@@ -58,6 +76,62 @@ _TABLE_KEYWORDS: Final = frozenset({
     "FULL JOIN", "FULL OUTER JOIN", "CROSS JOIN", "STRAIGHT_JOIN", "NATURAL JOIN", "INTO", "UPDATE",
     "TABLE", "USING", "LEFT JOIN LATERAL",
 })
+
+
+#: A table name of a template: the name itself, or its pieces around digit runs and the indexes (into the
+#: text's digit runs) that go between them.
+TableTemplate = str | tuple[tuple[str, ...], tuple[int, ...]]
+
+
+def table_key(query: str, strings: re.Pattern[str]) -> tuple[str, list[str]]:
+    """``(shape, digit runs)`` of a text: the shape has every single-quoted string emptied (``''``) and every
+    digit run replaced by one ``0``; the runs are the text's own, in order (outside strings).
+
+    Texts with the same shape name their tables alike except for the digits, which
+    :func:`render_tables` puts back from the runs.
+    """
+    q = strings.sub("''", query) if "'" in query else query
+    parts = _DIGIT_SPLIT.split(q)
+    if len(parts) == 1:
+        return q, []
+    return "0".join(parts[0::2]), parts[1::2]
+
+
+def table_template(shape: str) -> tuple[str, tuple[TableTemplate, ...]]:
+    """Statement type and table templates of a shape (sqlparse, once per shape).
+
+    Every ``0`` in a shape stands for one digit run; sqlparse reads the shape with the k-th run written as
+    the number ``k + 1``, so each digit run left in a table name says which run of the text belongs there.
+    """
+    counter = iter(range(1, 1 << 62))
+    numbered = _ZERO.sub(lambda _: str(next(counter)), shape) if "0" in shape else shape
+    kind, tables = statement_type_and_tables(numbered)
+    out: list[TableTemplate] = []
+    for t in tables:
+        pieces = _DIGIT_SPLIT.split(t)
+        if len(pieces) == 1:
+            out.append(t)
+        else:
+            out.append((tuple(pieces[0::2]), tuple(int(r) - 1 for r in pieces[1::2])))
+    return kind, tuple(out)
+
+
+def render_tables(template: tuple[TableTemplate, ...], runs: list[str]) -> tuple[str, ...]:
+    """The table names of one text: its own digit runs put into the shape's template."""
+    out: list[str] = []
+    n = len(runs)
+    for t in template:
+        if t.__class__ is str:
+            out.append(t)  # type: ignore[arg-type]
+            continue
+        pieces, idx = t  # type: ignore[misc]
+        buf = [pieces[0]]
+        for k, i in enumerate(idx):
+            buf.append(runs[i] if i < n else str(i + 1))
+            buf.append(pieces[k + 1])
+        out.append("".join(buf))
+    seen: dict[str, None] = dict.fromkeys(out)
+    return tuple(seen)
 
 
 class QueryClass:
@@ -170,28 +244,50 @@ class Classifier:
     ``fingerprint`` and ``query_id`` are the engine's functions (pt-compatible for MySQL, the
     PostgreSQL-aware normaliser for PostgreSQL). Caches are plain dicts cleared wholesale when full:
     cheaper per hit than an LRU and good enough for logs whose working set is a few thousand classes.
+    The object returned for a text carries that text's own tables; texts whose tables are the class's
+    share one object.
     """
 
     def __init__(self, fingerprint: Callable[[str], str], query_id: Callable[[str], str],
                  short_id: Callable[[str], str], cache_size: int = DEFAULT_CACHE_SIZE,
-                 cache_key: Callable[[str], str | None] | None = None) -> None:
+                 cache_key: Callable[[str], str | None] | None = None, engine: str = "mysql") -> None:
         """``cache_key`` (optional) maps a text to a key that only texts with the same fingerprint share,
-        or to ``None`` (no key); it must be cheaper than ``fingerprint`` to pay off."""
+        or to ``None`` (no key); it must be cheaper than ``fingerprint`` to pay off. ``engine`` picks the
+        string syntax of :func:`table_key`."""
         self._fingerprint = fingerprint
         self._query_id = query_id
         self._short_id = short_id
         self._cache_size = cache_size
         self._cache_key = cache_key
+        self._strings = _SQ_STRINGS[engine]
         self._by_text: dict[str, QueryClass] = {}
         self._by_key: dict[str, QueryClass] = {}
         self._by_fingerprint: dict[str, QueryClass] = {}
+        self._templates: dict[str | bytes, tuple[str, tuple[TableTemplate, ...]]] = {}
         self.classes_computed = 0
         self.fingerprints_computed = 0
+        self.templates_computed = 0
+
+    def _template(self, shape: str) -> tuple[str, tuple[TableTemplate, ...]]:
+        k: str | bytes = shape
+        if len(shape) > MAX_TABLE_KEY_CHARS:
+            k = hashlib.blake2b(shape.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        got = self._templates.get(k)
+        if got is None:
+            got = table_template(shape)
+            self.templates_computed += 1
+            if len(self._templates) >= self._cache_size:
+                self._templates.clear()
+            self._templates[k] = got
+        return got
 
     def classify(self, query: str) -> QueryClass:
         qc = self._by_text.get(query)
         if qc is not None:
             return qc
+        shape, runs = table_key(query, self._strings)
+        kind, template = self._template(shape)
+        tables = render_tables(template, runs)
         key = self._cache_key(query) if self._cache_key is not None else None
         if key is not None:
             qc = self._by_key.get(key)
@@ -200,7 +296,6 @@ class Classifier:
             self.fingerprints_computed += 1
             qc = self._by_fingerprint.get(fp)
             if qc is None:
-                kind, tables = statement_type_and_tables(query)
                 qc = QueryClass(fp, self._query_id(fp), self._short_id(fp), kind, tables)
                 if len(self._by_fingerprint) >= self._cache_size:
                     self._by_fingerprint.clear()
@@ -210,6 +305,8 @@ class Classifier:
                 if len(self._by_key) >= min(self._cache_size, KEY_CACHE_SIZE):
                     self._by_key.clear()
                 self._by_key[key] = qc
+        if tables != qc.tables:
+            qc = QueryClass(qc.fingerprint, qc.query_id, qc.short_id, qc.statement_type, tables)
         if len(self._by_text) >= self._cache_size:
             self._by_text.clear()  # in place: classify_entries() holds a reference to this dict
         self._by_text[query] = qc
@@ -239,5 +336,5 @@ def classifier_for(engine: str, cache_size: int = DEFAULT_CACHE_SIZE) -> Classif
         from rds_slowlog.fingerprint import postgres as fp_pg
 
         return Classifier(fp_pg.normalize, fp_pg.query_id, fp_pg.short_id, cache_size,
-                          cache_key=fp_pg.class_key)
+                          cache_key=fp_pg.class_key, engine="postgres")
     raise ValueError(f"unknown engine {engine!r}: expected 'mysql' or 'postgres'")

@@ -41,6 +41,7 @@ class ParseStats:
     noise_lines: int = 0        # known non-query lines: server banners, LOG noise, connection lines
     quarantined_lines: int = 0  # lines that belong to no entry and are not known noise
     truncated_entries: int = 0
+    incomplete_entries: int = 0  # entries the stream may have ended inside (flag ``incomplete``)
     oversize_lines: int = 0
     invalid_utf8_entries: int = 0
     samples: list[Quarantined] = field(default_factory=list)

@@ -56,5 +56,7 @@ def make_parser(engine: str, source: str = "<stream>", **kwargs: Any) -> Any:
     if engine == "postgres":
         from rds_slowlog.parsers.postgres import PostgresLogParser
 
+        kwargs.pop("log_time_zone", None)  # PostgreSQL's prefix carries its zone on every line
+        kwargs.pop("initial_time", None)   # and its time
         return PostgresLogParser(source, **kwargs)
     raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)} or 'auto'")

@@ -28,12 +28,31 @@ Why it looks the way it does:
   the query. An uppercase ``USE x`` is a statement the client ran and stays a query, as in pt.
   ``# administrator command: Quit;`` is the query ``administrator command: Quit``.
 
-Times: ``# Time:`` in the old ``YYMMDD H:MM:SS[.frac]`` form carries no zone and is **taken as UTC**
-(RDS runs in UTC; set the server's ``log_timestamps``/TZ to UTC elsewhere). ISO-8601 (MySQL 5.7+) honours
-``Z`` or a ``±HH:MM`` offset and microseconds. MariaDB and old MySQL write ``# Time:`` only when the second
-changes, so the last one seen is carried forward to the entries that follow. ``end_time`` is the ``# Time:``
-value (or ``start_time + Query_time`` when the log never said); ``start_time`` is ``Start:`` of
-``log_slow_extra`` when present, else ``SET timestamp=``, else ``end_time - Query_time``.
+Times: ``# Time:`` in the old ``YYMMDD H:MM:SS[.frac]`` form (MariaDB, MySQL ≤ 5.6) carries no zone: it is
+the server's local time, and RDS lets you set the server's ``time_zone``. ``SET timestamp=N`` is a UTC
+epoch (the statement's start), so the log's offset is inferred per file from the entries of its first
+block that carry both (write time − start − ``Query_time``, rounded to a quarter hour; the most common
+value wins), unless ``log_time_zone`` names it (``UTC``, ``+05:30``, or an IANA zone such as
+``America/Sao_Paulo``, which also follows DST); without either, zone-less times are UTC. ISO-8601 (MySQL
+5.7+) honours ``Z`` or a ``±HH:MM`` offset and microseconds. MariaDB and old MySQL write ``# Time:`` only
+when the second changes, so the last one seen is carried forward to the entries that follow. ``end_time``
+is the ``# Time:`` value in UTC (or ``start_time + Query_time`` when the log never said); ``start_time`` is
+``Start:`` of ``log_slow_extra`` when present, else ``SET timestamp=``, else ``end_time - Query_time``. An
+entry whose start + ``Query_time`` is more than :data:`TIME_TOLERANCE` seconds away from its write time (a
+client's own ``SET timestamp=1000000000``, a zone change inside the file) is flagged
+``timestamp_mismatch``: its start becomes ``end_time - Query_time`` and the logged value is kept as
+``attrs["set_timestamp"]``.
+
+The end of the stream: MySQL ends every logged statement with ``;`` and a line end, so a last entry whose
+statement lacks them, or that has no statement yet, may have been cut while being written: it is flagged
+``incomplete``. With ``growing=True`` (a file still being appended: the current RDS file, a CloudWatch
+window that reaches now) the last entry is flagged ``incomplete`` whatever it looks like, because a
+multi-statement body may continue after a ``;``; a header block at the end of such a stream is counted in
+``stats.incomplete_entries`` instead of being quarantined.
+
+Bytes before an entry that are not text (NUL padding after a crash, a corrupted block) are quarantined; a
+``# Time:``/``# User@Host:`` header that follows such bytes on the same line starts an entry there, flagged
+``recovered``.
 
 Everything else is counted, never raised: server banners (also the ones RDS re-inserts on flush) and blank
 lines between entries are noise; query text with no header before it and header blocks with no query
@@ -43,7 +62,9 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
@@ -69,6 +90,11 @@ class MySQLParseStats(ParseStats):
 
     entry_lines: int = 0
     no_query_entries: int = 0   # entries whose only text was ``use db;`` / ``SET timestamp=`` (pt keeps them)
+    timestamp_mismatch_entries: int = 0  # start + Query_time far from the write time (flag timestamp_mismatch)
+    recovered_entries: int = 0  # entries found after non-text bytes on their first line (flag recovered)
+    #: how zone-less ``# Time:`` values were read: "UTC+05:30 (inferred)", "America/Sao_Paulo", "UTC (no
+    #: evidence)"; ``None`` when the log has none
+    log_time_zone: str | None = None
 
 
 # ``Key: value`` pairs of a header line. Values never contain blanks in any server's format; an empty
@@ -115,6 +141,22 @@ _BANNERISH: Final = re.compile(rb"started with:|T(?:cp|CP) (?:port|Port): |Argum
 _YES_NO: Final = {b"Yes": True, b"No": False, b"yes": True, b"no": False, b"YES": True, b"NO": False}
 _NUM_START: Final = frozenset(b"0123456789-+.")
 _MISSING: Final = object()
+#: Seconds by which start + Query_time may differ from the write time (second resolution on both sides,
+#: log write lag, MariaDB's ``# Time:`` going back and forth) before an entry is ``timestamp_mismatch``.
+TIME_TOLERANCE: Final = 5.0
+#: A zone offset is only ever inferred within this range (the world's zones span -12:00 to +14:00).
+_MAX_ZONE_OFFSET: Final = 14 * 3600
+#: Entries of the first block used to infer a zone-less log's offset.
+_ZONE_EVIDENCE_ENTRIES: Final = 64
+# An entry of the first block with its own zone-less # Time:, its Query_time and its SET timestamp.
+_ZONE_EVIDENCE: Final = re.compile(
+    rb"^# Time: (\d{6} {1,2}\d{1,2}:\d\d:\d\d(?:\.\d+)?)\n(?:# (?!Time: )[^\n]*\n){0,40}?"
+    rb"# Query_time: (\d+(?:\.\d+)?) [^\n]*\n(?:# [^\n]*\n){0,400}?(?:use [^\n]*\n)?"
+    rb"SET (?:[^\n]*?,)?timestamp=(\d+(?:\.\d+)?)[,;]", re.M)
+# Header lines that begin an entry, as looked for after non-text bytes in the middle of a line.
+_RECOVERABLE: Final = (b"# Time: ", b"# User@Host: ")
+# Bytes that never occur in a text log line (controls other than tab, CR, VT, FF; DEL).
+_NON_TEXT: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 _CACHE_CAP: Final = 8192
 _LINE_CACHE_MAX_LEN: Final = 256
 
@@ -203,6 +245,98 @@ def parse_time(raw: bytes) -> float | None:
         return None
 
 
+def _is_naive(raw: bytes) -> bool:
+    """Whether a ``# Time:`` value carries no zone (the old ``YYMMDD`` form, or ISO-8601 without one)."""
+    if raw[4:5] != b"-":
+        return True
+    tail = raw[19:]
+    return not (b"Z" in tail or b"z" in tail or b"+" in tail or b"-" in tail)
+
+
+def _offset_name(seconds: float) -> str:
+    sign = "-" if seconds < 0 else "+"
+    m = int(round(abs(seconds))) // 60
+    return f"UTC{sign}{m // 60:02d}:{m % 60:02d}"
+
+
+def _recovery_point(line: bytes) -> int:
+    """Where an entry header starts inside ``line`` after bytes that are not text, or -1.
+
+    Only after non-text (control bytes or invalid UTF-8): a ``# Time:`` inside a query's string literal is
+    query text, but after NUL padding or a corrupted block it is the next entry.
+    """
+    best = -1
+    for marker in _RECOVERABLE:
+        p = line.find(marker, 1)
+        if p > 0 and (best < 0 or p < best):
+            best = p
+    if best < 0:
+        return -1
+    head = line[:best]
+    if _NON_TEXT.search(head) is not None:
+        return best
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return best
+    return -1
+
+
+def zone_converter(zone: str) -> Callable[[float], float]:
+    """``naive epoch (the local clock read as if UTC) → UTC epoch`` for a zone name.
+
+    ``UTC``/``Z``, fixed offsets (``+05:30``, ``-0300``, ``UTC+02:00``) and IANA names (``Europe/Berlin``,
+    with its DST; an ambiguous local time is taken in its first, daylight-saving reading, as MySQL does).
+    :raises ValueError: the name is none of these.
+    """
+    z = zone.strip()
+    if z.upper() in ("UTC", "Z", "GMT", "UTC+00:00", "+00:00"):
+        return lambda t: t
+    m = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d\d):?(\d\d)?", z, re.IGNORECASE)
+    if m is not None:
+        off = (int(m.group(2)) * 3600 + int(m.group(3) or 0) * 60) * (1 if m.group(1) == "+" else -1)
+        if abs(off) > _MAX_ZONE_OFFSET:
+            raise ValueError(f"log_time_zone {zone!r}: offsets beyond ±14:00 do not exist")
+        return lambda t: t - off
+    try:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        tz = ZoneInfo(z)
+    except (ValueError, ZoneInfoNotFoundError, ImportError) as e:
+        raise ValueError(f"log_time_zone {zone!r} is not UTC, a ±HH:MM offset or a known IANA zone") from e
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+    def convert(t: float) -> float:
+        local = (epoch + timedelta(seconds=t)).replace(tzinfo=tz)
+        return local.timestamp()
+
+    return convert
+
+
+def infer_zone_offset(block: bytes) -> float | None:
+    """The offset of a zone-less log (seconds east of UTC), from the entries of ``block`` that carry their
+    own ``# Time:``, a ``Query_time`` and ``SET timestamp``; ``None`` when no entry is evidence.
+
+    Each entry suggests write time − (start + Query_time) rounded to a quarter hour, if it is that close to
+    a quarter hour (``TIME_TOLERANCE``) and within ±14 h; the most frequent suggestion wins (a client's own
+    ``SET timestamp`` cannot outvote the server), ties going to the one seen first.
+    """
+    votes: dict[int, int] = {}
+    for k, m in enumerate(_ZONE_EVIDENCE.finditer(block)):
+        if k >= _ZONE_EVIDENCE_ENTRIES:
+            break
+        naive = parse_time(m.group(1))
+        if naive is None:
+            continue
+        diff = naive - (float(m.group(3)) + float(m.group(2)))
+        q = round(diff / 900) * 900
+        if abs(diff - q) <= TIME_TOLERANCE and abs(q) <= _MAX_ZONE_OFFSET:
+            votes[q] = votes.get(q, 0) + 1
+    if not votes:
+        return None
+    return float(max(votes, key=lambda q: votes[q]))
+
+
 class MySQLSlowLogParser:
     """Stream a MySQL/MariaDB/Percona/Aurora slow log into entries, in constant memory.
 
@@ -211,6 +345,12 @@ class MySQLSlowLogParser:
     :param max_query_bytes: query text is capped here (the entry is flagged truncated).
     :param base_offset: added to every offset, for streams that start mid-file (RDS portions).
     :param on_quarantine: called with every quarantined piece (``stats`` keeps only the first samples).
+    :param log_time_zone: the zone of zone-less ``# Time:`` values (``UTC``, ``+05:30``, an IANA name);
+        ``None`` infers the offset from ``SET timestamp`` (see the module docstring).
+    :param growing: the stream is a file still being appended: its last entry is flagged ``incomplete``.
+    :param initial_time: the last ``# Time:`` of the file before this one (UTC), for the entries at the
+        start of this file that have none (MariaDB writes ``# Time:`` only when the second changes, across a
+        rotation too); after :meth:`parse`, :attr:`last_time` holds this file's last one.
     """
 
     #: Bytes read per block (see :func:`~rds_slowlog.parsers.base.iter_blocks`); tests shrink it.
@@ -227,9 +367,18 @@ class MySQLSlowLogParser:
         max_query_bytes: int = DEFAULT_MAX_QUERY_BYTES,
         base_offset: int = 0,
         on_quarantine: QuarantineHook | None = None,
+        log_time_zone: str | None = None,
+        growing: bool = False,
+        initial_time: float | None = None,
     ) -> None:
         if max_line_bytes < 1 or max_query_bytes < 1:
             raise ValueError(f"{source}: max_line_bytes and max_query_bytes must be positive")
+        self.growing = growing
+        self.log_time_zone = log_time_zone
+        self.last_time = initial_time
+        self._to_utc: Callable[[float], float] | None = None
+        if log_time_zone is not None:
+            self._to_utc = zone_converter(log_time_zone)
         self.source = source
         self.max_line_bytes = max_line_bytes
         self.max_query_bytes = max_query_bytes
@@ -253,6 +402,30 @@ class MySQLSlowLogParser:
         stats.quarantined_lines += nlines - 1
         if self.on_quarantine is not None:
             self.on_quarantine(Quarantined(self.source, offset, line_no, reason, bytes(raw[:200])))
+
+    def _write_time(self, raw: bytes) -> float | None:
+        """A ``# Time:`` value in UTC (zone-less values through the log's zone); ``None`` if unreadable."""
+        t = parse_time(raw)
+        if t is not None and self._to_utc is not None and _is_naive(raw):
+            return self._to_utc(t)
+        return t
+
+    def _settle_zone(self, first_block: bytes) -> None:
+        """Decide how zone-less times of this stream are read (once, from its first block)."""
+        st = self.stats
+        if self.log_time_zone is not None:
+            st.log_time_zone = self.log_time_zone
+            return
+        i = first_block.find(b"# Time: ")
+        if i < 0 or not _is_naive(first_block[i + 8:first_block.find(b"\n", i) % (len(first_block) + 1)].strip()):
+            return
+        off = infer_zone_offset(first_block)
+        if off is None:
+            st.log_time_zone = "UTC (no evidence)"
+            return
+        st.log_time_zone = f"{_offset_name(off)} (inferred)"
+        if off:
+            self._to_utc = lambda t: t - off
 
     def _pairs(self, line: bytes) -> tuple[tuple[str, AttrValue], ...]:
         """Typed ``(key, value)`` pairs of one header line, cached by the exact line.
@@ -497,10 +670,12 @@ class MySQLSlowLogParser:
         missing = _MISSING
         use_fast = self.fast_path
         iso_match = _ISO_UTC.match
+        write_time = self._write_time
+        tol = TIME_TOLERANCE
 
         n = 0                 # lines read
         end = 0               # offset just past the last line read
-        last_time: float | None = None   # carried forward: MariaDB/old MySQL write # Time: once a second
+        last_time: float | None = self.last_time  # carried forward: MariaDB/old MySQL write # Time: once a second
         time_raw: bytes | None = None   # the last fast-path # Time: value and its parse, reused while it repeats
         time_val: float | None = None
         sec_raw: bytes | None = None    # the whole second of an ISO-8601 # Time: and its parse
@@ -527,10 +702,16 @@ class MySQLSlowLogParser:
         body_size = 0
         db_use: bytes | None = None
         sets: list[tuple[tuple[str, AttrValue], ...]] | None = None
+        recovered = False     # the line being handled was found after non-text bytes
         e: Entry | None
 
         try:
-            for boff, block, span in iter_blocks(stream, self.max_line_bytes, self.block_bytes):
+            blocks = iter_blocks(stream, self.max_line_bytes, self.block_bytes)
+            first = next(blocks, None)
+            if first is not None:
+                self._settle_zone(first[1])
+                blocks = itertools.chain((first,), blocks)
+            for boff, block, span in blocks:
                 blen = len(block)
                 fast = use_fast and not span and b"\r" not in block and RDS_TRUNCATION_MARKER not in block
                 # (substring tests: far faster than the regex on a whole block)
@@ -544,7 +725,8 @@ class MySQLSlowLogParser:
                         # an entry that reaches the end of the block may continue in the next one
                         if m is not None and (mend := m.end()) < blen:
                             tv, key, uline, hdrs, pre, text = m.groups()
-                            if easy or (len(text) + len(pre) < max_q and bannerish(text) is None):
+                            if (easy or (len(text) + len(pre) < max_q and bannerish(text) is None)) and (
+                                    b"# Time: " not in text and b"# User@Host: " not in text):
                                 # The slow path's _finish, specialised: everything derived from the header
                                 # and preamble bytes comes from one cache; only the query text is new.
                                 ok = True
@@ -560,7 +742,7 @@ class MySQLSlowLogParser:
                                     else:
                                         im = iso_match(tv)
                                         if im is None:
-                                            t = parse_time(tv.strip())
+                                            t = write_time(tv.strip())
                                         else:
                                             # MySQL 5.7+: a new value per entry, but the second repeats;
                                             # same float as parse_time(): int seconds + float(".ffffff")
@@ -598,16 +780,25 @@ class MySQLSlowLogParser:
                                         query = raw.decode("utf-8", "surrogateescape")
                                         fl = fl_before + ("invalid_utf8",) + fl_after
                                         stats.invalid_utf8_entries += 1
+                                    attrs_e = items.copy()
                                     if t is None:
                                         if start is not None and duration is not None:
                                             t = start + duration
                                         else:
                                             fl = fl + ("no_time",)
-                                    elif start is None and duration is not None:
-                                        start = t - duration
+                                    elif duration is not None:
+                                        if start is None:
+                                            start = t - duration
+                                        else:
+                                            d = t - start - duration
+                                            if d > tol or d < -tol:
+                                                attrs_e["set_timestamp"] = start
+                                                start = t - duration
+                                                fl = fl + ("timestamp_mismatch",)
+                                                stats.timestamp_mismatch_entries += 1
                                     k += kk + text.count(b"\n")
                                     n += 1
-                                    e = Entry("mysql", query, duration, t, start, items.copy(), user, host, ip, db,
+                                    e = Entry("mysql", query, duration, t, start, attrs_e, user, host, ip, db,
                                               tid, source, boff + pos + base, n, mend - pos, False, fl)
                                     n += k - 1
                                     pos = mend
@@ -640,6 +831,24 @@ class MySQLSlowLogParser:
                     elif line.endswith(_MARKERS):
                         line = line[: line.rindex(RDS_TRUNCATION_MARKER)] + b"\n"
                         marked = True
+                    if line[:1] != b"#" and (b"# Time: " in line or b"# User@Host: " in line):
+                        cut = _recovery_point(line)
+                        if cut > 0:
+                            # bytes that are not text, then an entry's header: the entry starts there
+                            if cur_off >= 0:
+                                e = finish(cur_off, cur_line, off, cur_n, cur_first, has_hdr, attrs, who,
+                                           t_val if t_seen else last_time, explain, flags, trunc,
+                                           b"".join(body) if has_text else None, db_use, sets)
+                                cur_off = -1
+                                in_body = False
+                                if e is not None:
+                                    yield e
+                            quarantine(off + base, n, "non_text_before_entry", line[:cut])
+                            stats.quarantined_lines -= 1  # the line is counted with the entry it opens
+                            stats.recovered_entries += 1
+                            line = line[cut:]
+                            off += cut
+                            recovered = True
 
                     if line[:1] == b"#":
                         if in_body:
@@ -687,7 +896,11 @@ class MySQLSlowLogParser:
                             attrs = {}
                             db_use = t_val = None
                             who = missing
-                            explain = flags = sets = None
+                            explain = sets = None
+                            flags = None
+                            if recovered:
+                                flags = ["recovered"]
+                                recovered = False
                             trunc = False
                             body = []
                             body_size = 0
@@ -717,7 +930,7 @@ class MySQLSlowLogParser:
                                 who = who_of(rest[i + 1:])
                                 rest = rest[:i]
                             t_seen = has_hdr = True
-                            t_val = parse_time(rest.strip())
+                            t_val = write_time(rest.strip())
                             if t_val is None:
                                 flags = (flags or []) + ["bad_time"]
                             else:
@@ -819,9 +1032,12 @@ class MySQLSlowLogParser:
                         if e is not None:
                             yield e
             if cur_off >= 0:
+                # the stream ended inside this entry's lines: complete only if its statement was (see the
+                # module docstring), and never while the file is still being appended
+                cut_short = self.growing or not has_text or not semi or not line.endswith(b"\n")
                 e = finish(cur_off, cur_line, end, cur_n, cur_first, has_hdr, attrs, who,
                            t_val if t_seen else last_time, explain, flags, trunc,
-                           b"".join(body) if has_text else None, db_use, sets)
+                           b"".join(body) if has_text else None, db_use, sets, cut_short)
                 cur_off = -1
                 in_body = False
                 if e is not None:
@@ -831,6 +1047,7 @@ class MySQLSlowLogParser:
         finally:
             stats.lines = n
             stats.bytes = end
+            self.last_time = last_time
 
     def _finish(
         self,
@@ -849,6 +1066,7 @@ class MySQLSlowLogParser:
         text: bytes | None,
         db_use: bytes | None,
         sets: list[tuple[tuple[str, AttrValue], ...]] | None,
+        incomplete: bool = False,
     ) -> Entry | None:
         """Turn the collected pieces of one entry into an :class:`Entry`, or quarantine them.
 
@@ -860,7 +1078,12 @@ class MySQLSlowLogParser:
             self._quarantine(off + self.base_offset, line_no, "query_without_header", first, nlines)
             return None
         if text is None and db_use is None and sets is None:
-            self._quarantine(off + self.base_offset, line_no, "header_without_query", first, nlines)
+            if incomplete and self.growing:
+                # the header block of an entry still being written: its statement comes later
+                stats.incomplete_entries += 1
+                stats.entry_lines += nlines
+            else:
+                self._quarantine(off + self.base_offset, line_no, "header_without_query", first, nlines)
             return None
         stats.entries += 1
         stats.entry_lines += nlines
@@ -882,7 +1105,13 @@ class MySQLSlowLogParser:
                 fl = (fl or []) + ["invalid_utf8"]
                 stats.invalid_utf8_entries += 1
         else:
-            query = ""
+            # only logging metadata: the statement the client ran was the USE (COM_INIT_DB) or, failing
+            # that, the SET itself; kept as the query (pt-fingerprint gives ``use ?``), never an empty one
+            if db_use is not None:
+                query = "use " + db_use.decode("utf-8", "surrogateescape")
+            else:
+                query = "SET " + ", ".join(f"{k}={v!r}" if v.__class__ is str else f"{k}={v}"
+                                           for assignments in (sets or ()) for k, v in assignments)
             fl = (fl or []) + ["no_query"]
             stats.no_query_entries += 1
         if trunc:
@@ -941,8 +1170,17 @@ class MySQLSlowLogParser:
                 end_time = start + duration
             else:
                 fl = (fl or []) + ["no_time"]
-        elif start is None and duration is not None:
-            start = end_time - duration
+        elif duration is not None:
+            if start is None:
+                start = end_time - duration
+            elif not -TIME_TOLERANCE <= end_time - start - duration <= TIME_TOLERANCE:
+                attrs["set_timestamp"] = start
+                start = end_time - duration
+                fl = (fl or []) + ["timestamp_mismatch"]
+                stats.timestamp_mismatch_entries += 1
+        if incomplete:
+            fl = (fl or []) + ["incomplete"]
+            stats.incomplete_entries += 1
         return Entry(
             "mysql", query, duration, end_time, start, attrs, user, host, ip, db, thread_id,
             self.source, off + self.base_offset, line_no, end - off, trunc, tuple(fl) if fl else (),

@@ -79,6 +79,9 @@ TZ_OFFSETS: Final[Mapping[str, int]] = {
 #: Console downloads of RDS logs end with this line.
 END_OF_LOG: Final = b"END OF LOG"
 _TRUNC_TAIL: Final = b" [Your log message was truncated]"
+# Bytes that never occur in a text log line (controls other than tab, CR, VT, FF; DEL): a prefixed message
+# after them on the same line is looked for.
+_NON_TEXT: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
 _LEVELS: Final = (
     "LOG|ERROR|WARNING|NOTICE|INFO|DEBUG[1-5]?|FATAL|PANIC|DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION"
@@ -92,6 +95,7 @@ class PostgresParseStats(ParseStats):
     """:class:`ParseStats` plus what only PostgreSQL logs have (added fields, the base ones unchanged)."""
 
     errors: int = 0                  # ERROR / FATAL / PANIC events (their lines are in noise_lines)
+    recovered_entries: int = 0       # messages found after non-text bytes on their line (flag recovered)
     no_duration_entries: int = 0     # log_statement entries that never got a duration line
     unknown_tz_entries: int = 0      # entries whose zone abbreviation was not in the table (UTC assumed)
 
@@ -240,6 +244,9 @@ class PostgresLogParser:
     :param on_quarantine: called with each quarantined sample (counts are always kept in ``stats``).
     :param tz_offsets: extra/overriding zone abbreviations (offset east of UTC in seconds).
     :param max_sessions: cap on per-pid state (pending ``log_statement`` entries, parse/bind phases).
+    :param growing: the stream is a file still being appended: the entries open at its end (the last one,
+        whose continuation or DETAIL lines may still come, and ``log_statement`` entries still waiting
+        for their duration) are flagged ``incomplete``.
     """
 
     #: Bytes read per block (see :func:`~rds_slowlog.parsers.base.iter_blocks`); tests shrink it.
@@ -258,8 +265,10 @@ class PostgresLogParser:
         on_quarantine: QuarantineHook | None = None,
         tz_offsets: Mapping[str, int] | None = None,
         max_sessions: int = 10000,
+        growing: bool = False,
     ) -> None:
         self.source = source
+        self.growing = growing
         self.log_line_prefix = log_line_prefix
         self._re = compile_prefix(log_line_prefix)
         self._fast_re = compile_prefix(log_line_prefix, fast=True)
@@ -551,8 +560,12 @@ class PostgresLogParser:
         line_no = 0
         noise = 0
         end = 0
+        recovered = False                        # the line being handled was found after non-text bytes
+        recoverable = _NON_TEXT.search
+        last_nl = True
         for boff, block, span in iter_blocks(stream, self.max_line_bytes, self.block_bytes):
             blen = len(block)
+            last_nl = not span and block.endswith(b"\n")
             fast = block_match is not None and not span and b"\r" not in block and _TRUNC_TAIL not in block
             pos = 0
             while pos < blen:
@@ -664,15 +677,29 @@ class PostgresLogParser:
                     pos = nl
                     cut = False
                 line_no += 1
+                recovered = False
                 raw = raw.rstrip(b"\r\n")
                 if raw.endswith(_TRUNC_TAIL):
                     raw = raw[: -len(_TRUNC_TAIL)]
                     cut = True
                 m = fast_match(raw) or match(raw)
+                if m is None and recoverable(raw) is not None:
+                    # bytes that are not text, then a prefixed message: the message starts there
+                    at, m = self._recover(raw)
+                    if m is not None:
+                        self._quarantine(base + offset, line_no, "non_text_before_entry", raw[:at])
+                        st.quarantined_lines -= 1  # the line is counted with the message it holds
+                        st.recovered_entries += 1
+                        offset += at
+                        recovered = True
                 if m is None:
-                    # continuation of the previous message, or not ours at all
+                    # continuation of the previous message (PostgreSQL puts a tab after every line break of
+                    # a message), or not ours at all
+                    tabbed = raw[:1] == b"\t"
+                    if not tabbed and (mode == _M_QUERY or mode == _M_ATTR) and raw.strip():
+                        mode, target = _M_NONE, None   # not a continuation: what follows is no part of it
                     if mode == _M_QUERY and target is not None:
-                        if raw[:1] == b"\t":
+                        if tabbed:
                             raw = raw[1:]
                         if target.size < max_q:
                             target.parts.append(raw)
@@ -683,7 +710,7 @@ class PostgresLogParser:
                         if cut:
                             target.entry.truncated = True
                     elif mode == _M_ATTR and target is not None:
-                        target.attr_parts.append(raw[1:] if raw[:1] == b"\t" else raw)
+                        target.attr_parts.append(raw[1:] if tabbed else raw)
                         target.end = end
                         if cut:
                             target.entry.truncated = True
@@ -764,6 +791,8 @@ class PostgresLogParser:
                     if prev is not None:
                         yield self._flush_waiting(prev)
                     e = self._new_entry(m, dur, step, name, offset, line_no)
+                    if recovered:
+                        e.flags = e.flags + ("recovered",)
                     op = _Open(e, pid, raw[m.end():], end)
                     if step == b"execute":
                         ph = phases.pop(pid, None)
@@ -782,6 +811,8 @@ class PostgresLogParser:
                         if prev is not None:
                             yield self._flush_waiting(prev)
                         e = self._new_entry(m, None, sm.group(1), sm.group(2), offset, line_no)
+                        if recovered:
+                            e.flags = e.flags + ("recovered",)
                         op = _Open(e, pid, raw[sm.end():], end)
                         if sm.group(1) == b"execute":
                             ph = phases.pop(pid, None)
@@ -799,14 +830,36 @@ class PostgresLogParser:
                 noise += 1
                 mode, target = _M_NOISE, None
 
+        # the end of the stream: a line that did not end with a line end was cut while being written, and
+        # may have been the next line of any message still open (a DETAIL cut inside its prefix no longer
+        # reads as one, a duration line cut before "ms" neither); in a file still being appended, whatever is
+        # open may still grow (continuations, DETAIL, the duration)
+        open_may_grow = self.growing or (end > 0 and not last_nl)
         if pending is not None:
+            if open_may_grow:
+                self._mark_incomplete(pending.entry)
             yield finish(pending)
         for op in waiting.values():
+            if open_may_grow:
+                self._mark_incomplete(op.entry)
             yield self._flush_waiting(op)
         waiting.clear()
         st.lines += line_no
         st.bytes += end
         st.noise_lines += noise
+
+    def _recover(self, raw: bytes) -> tuple[int, re.Match[bytes] | None]:
+        """Where a prefixed message starts inside ``raw`` after bytes that are not text (NUL padding, a
+        corrupted block): ``(position, match)``, or ``(0, None)``. Tried only on lines that hold such bytes."""
+        first = _NON_TEXT.search(raw)
+        if first is None:
+            return 0, None
+        m = self._fast_re.search(raw, first.end()) or self._re.search(raw, first.end())
+        return (m.start(), m) if m is not None else (0, None)
+
+    def _mark_incomplete(self, e: Entry) -> None:
+        e.flags = e.flags + ("incomplete",)
+        self.stats.incomplete_entries += 1
 
     def _flush_waiting(self, op: _Open) -> Entry:
         """A ``log_statement`` entry whose duration never came (log_duration off): kept, flagged."""

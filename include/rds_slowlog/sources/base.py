@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
+    "SETTLE_SECONDS",
+    "WINDOW_SLACK",
     "DownloadReport",
     "LogFileRef",
     "LogSource",
@@ -24,6 +26,16 @@ __all__ = [
 ]
 
 SourceKind = Literal["rds", "cloudwatch", "objectstore", "local"]
+
+#: Seconds by which a window's caller widens ``list_files`` (the sources answer exactly what they are
+#: asked). RDS rotates a little after the hour (the previous file holds the first seconds of the window),
+#: MariaDB's ``# Time:`` goes back and forth between adjacent seconds across a rotation (the next file
+#: holds the last ones), and CloudWatch event times trail write times; the stage keeps only entries written
+#: inside the window, so reading a neighbour costs time, never correctness.
+WINDOW_SLACK = 300.0
+#: A file still written to within this many seconds of its listing is ``growing``: its last entry may be cut
+#: short (a writer idle for longer has finished its entry).
+SETTLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,9 @@ class LogFileRef:
     uri: str | None = None
     #: Source-specific details (for RDS: ``first_written`` when the name tells the hour). Not hashed.
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: The file is still being appended (the current one, written to within :data:`SETTLE_SECONDS`): the
+    #: stage leaves its possibly cut last entry out (the next run reads it whole).
+    growing: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from typing import Any
 
 from rds_slowlog.sources.aws import error_code as _error_code
 from rds_slowlog.sources.aws import retry_attempts as _retry_attempts
-from rds_slowlog.sources.base import DownloadReport, LogFileRef, Resume, SourceStream, StreamRaw
+from rds_slowlog.sources.base import (SETTLE_SECONDS, DownloadReport, LogFileRef, Resume,
+                                      SourceStream, StreamRaw)
 from rds_slowlog.sources.rds import Pacer, normalize_engine
 
 __all__ = [
@@ -68,7 +69,9 @@ def log_group_names(instance: str | None = None, cluster: str | None = None,
 def make_logs_client(region: str | None = None, endpoint_url: str | None = None, *, max_attempts: int = 10,
                      session: Any = None, **config: Any) -> Any:
     """A CloudWatch Logs client with adaptive retries (FilterLogEvents is throttled per account and region)
-    and every failed attempt logged. Credentials come from the standard AWS chain through ``session``."""
+    and every failed attempt logged; an endpoint that cannot be connected to fails after a few attempts
+    (:mod:`rds_slowlog.sources.aws`; :meth:`CloudWatchLogSource._call` never retries it either). Credentials
+    come from the standard AWS chain through ``session``."""
     from rds_slowlog.sources.aws import make_client
 
     return make_client("logs", region, endpoint_url, max_attempts=max_attempts, read_timeout=60, session=session,
@@ -137,8 +140,10 @@ class CloudWatchLogSource:
         clock: Callable[[], float] = time.monotonic,
         max_tries: int = 5,
         backoff: float = 1.0,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        self.now = now    # wall clock: does a window's read reach the events still arriving?
         self.engine = normalize_engine(engine)
         if log_groups is not None:
             self.log_groups = list(log_groups)
@@ -170,6 +175,7 @@ class CloudWatchLogSource:
         window. Each ref carries the window (``extra["start_ms"]``/``["end_ms"]``) that :meth:`open` reads.
         """
         start_ms, end_ms = _ms_from(start), _ms_until(end)
+        growing = self.now() - end < SETTLE_SECONDS    # events of the window's end may still be arriving
         refs: list[LogFileRef] = []
         if end_ms < start_ms:
             return refs
@@ -193,7 +199,7 @@ class CloudWatchLogSource:
                 refs.append(LogFileRef(
                     kind="cloudwatch", instance=self.instance, name=f"{group}/{name}", size=None,
                     last_written=last / 1000.0 if last is not None else None,
-                    engine=engine, uri=f"cloudwatch://{group}#{name}", extra=extra))
+                    engine=engine, uri=f"cloudwatch://{group}#{name}", extra=extra, growing=growing))
         refs.sort(key=lambda r: (r.extra.get("first_event_ms") or 0, r.name))
         return refs
 

@@ -24,12 +24,14 @@ import math
 import os
 import posixpath
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, BinaryIO
 
 from rds_slowlog.logfile import MAGIC
-from rds_slowlog.sources.base import DownloadReport, LogFileRef, Resume, SourceStream, StreamRaw
+from rds_slowlog.sources.base import (SETTLE_SECONDS, DownloadReport, LogFileRef, Resume,
+                                      SourceStream, StreamRaw)
 from rds_slowlog.sources.rds import file_first_written, normalize_engine
 
 __all__ = ["ObjectStoreLogSource", "name_first_written", "open_decompressed"]
@@ -144,7 +146,9 @@ class ObjectStoreLogSource:
         pattern: str | None = None,
         recursive: bool = True,
         block_size: int = 4 << 20,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        self.now = now    # wall clock: is a file still being written?
         self.fs, self.root = _resolve(location, storage_options, fs)
         self.root = self.root.rstrip("/") or "/"
         self.engine = normalize_engine(engine)
@@ -217,11 +221,15 @@ class ObjectStoreLogSource:
                             continue
                         extra["first_written_inferred"] = first
             size = info.get("size")
+            # the file a server is still appending to: not named for an hour, or the current hour's, and
+            # written to within SETTLE_SECONDS
+            growing = (mtime is not None and self.now() - mtime < SETTLE_SECONDS
+                       and (named is None or not named[2] or (first is not None and first + _HOUR > self.now())))
             refs.append(LogFileRef(
                 kind=self.kind,  # type: ignore[arg-type]
                 instance=self.instance, name=path if self.local else self._url(path),
                 size=int(size) if isinstance(size, (int, float)) else None, last_written=mtime, engine=engine,
-                uri=self._url(path), extra=extra))
+                uri=self._url(path), extra=extra, growing=growing))
         refs.sort(key=_sort_key)
         return refs
 

@@ -27,8 +27,10 @@ from urllib.parse import quote
 
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
 from rds_slowlog.sources.aws import error_code as _error_code
+from rds_slowlog.sources.aws import is_unreachable
 from rds_slowlog.sources.aws import retry_attempts as _retry_attempts
-from rds_slowlog.sources.base import DownloadReport, LogFileRef, Loss, Resume, SourceStream, StreamRaw
+from rds_slowlog.sources.base import (SETTLE_SECONDS, DownloadReport, LogFileRef, Loss, Resume,
+                                      SourceStream, StreamRaw)
 
 __all__ = [
     "MYSQL_SLOWLOG",
@@ -140,7 +142,8 @@ def make_rds_client(region: str | None = None, endpoint_url: str | None = None, 
                     session: Any = None, **config: Any) -> Any:
     """An RDS client fit for log downloads: adaptive retries (client-side rate limiting on throttles), a
     120 s read timeout for 1 MB portions, and every failed attempt logged. ``max_attempts`` counts the first
-    try; credentials come from the standard AWS chain through ``session``."""
+    try; an endpoint that cannot be connected to fails after a few attempts instead (see
+    :mod:`rds_slowlog.sources.aws`). Credentials come from the standard AWS chain through ``session``."""
     from rds_slowlog.sources.aws import make_client
 
     return make_client("rds", region, endpoint_url, max_attempts=max_attempts, read_timeout=120, session=session,
@@ -195,6 +198,7 @@ class RdsLogSource:
         clock: Callable[[], float] = time.monotonic,
         credentials: Any = None,
         portion_cap: int = ASSUMED_PORTION_CAP,
+        now: Callable[[], float] = time.time,
     ) -> None:
         if api_version not in ("v13", "v19"):
             raise ValueError(f"api_version must be v13 or v19, not {api_version!r}")
@@ -211,6 +215,7 @@ class RdsLogSource:
         self.pacer = pace if isinstance(pace, Pacer) else Pacer(pace, sleep=sleep, clock=clock)
         self.backoff = backoff
         self.sleep = sleep
+        self.now = now    # wall clock: is the current file still being written?
         self.credentials = credentials
         #: the response cap in bytes; starts at the documented 1 MB and is lowered when a truncation shows less
         self.portion_cap = portion_cap
@@ -256,8 +261,14 @@ class RdsLogSource:
         # "after it ended": RDS also rotates early when the log grows too large.) Without a rotated file in the
         # listing (none written since ``start``) there is no bound and the current file is kept.
         newest_rotated = max((c[2] for c in candidates if c[1] == "mysql" and c[2] is not None), default=None)
+        # the file RDS is still appending to: the current MySQL file, the newest PostgreSQL one; "growing"
+        # while it was written to within SETTLE_SECONDS of now
+        newest_pg = max((c for c in candidates if c[1] == "postgres"), key=lambda c: c[3] or 0.0, default=None)
+        now = self.now()
         refs: list[LogFileRef] = []
         for name, engine, first, last, size in candidates:
+            live = name == MYSQL_SLOWLOG or (newest_pg is not None and name == newest_pg[0])
+            growing = live and (last is None or now - last < SETTLE_SECONDS)
             extra: dict[str, Any] = {}
             if first is not None:
                 extra["first_written"] = first
@@ -267,7 +278,8 @@ class RdsLogSource:
             if first is not None and first >= end:
                 continue
             refs.append(LogFileRef(kind="rds", instance=self.instance, name=name, size=size, last_written=last,
-                                   engine=engine, uri=f"rds://{self.instance}/{name}", extra=extra))
+                                   engine=engine, uri=f"rds://{self.instance}/{name}", extra=extra,
+                                   growing=growing))
         refs.sort(key=lambda r: (r.last_written if r.last_written is not None else float("inf"), r.name))
         return refs
 
@@ -304,7 +316,8 @@ class RdsLogSource:
                     raise
                 reason = code
             except BotoCoreError as exc:  # connection reset, read timeout… (botocore retried these already)
-                if tries >= self.max_tries or not _is_transient(exc):
+                # an endpoint that cannot be connected to is not throttling: botocore's few attempts are enough
+                if tries >= self.max_tries or not _is_transient(exc) or is_unreachable(exc):
                     raise
                 reason = type(exc).__name__
             else:
@@ -419,7 +432,7 @@ class _RdsRaw(StreamRaw):
                 report.calls += 1
             except Exception as exc:  # any failure of the REST endpoint → portions (unless told not to)
                 report.calls += 1
-                if not source.fallback:
+                if not source.fallback or is_unreachable(exc):  # portions go to the same endpoint
                     report.error = f"complete-file download failed: {exc}"
                     raise
                 self._fall_back(exc)
