@@ -694,10 +694,12 @@ class PostgresLogParser:
                         recovered = True
                 if m is None:
                     # continuation of the previous message (PostgreSQL puts a tab after every line break of
-                    # a message), or not ours at all
+                    # a message, but logs that went through an editor may have spaces), or not ours at all
                     tabbed = raw[:1] == b"\t"
-                    if not tabbed and (mode == _M_QUERY or mode == _M_ATTR) and raw.strip():
-                        mode, target = _M_NONE, None   # not a continuation: what follows is no part of it
+                    if not tabbed and (mode == _M_QUERY or mode == _M_ATTR) and recoverable(raw) is not None:
+                        # bytes no message holds (NUL padding, a corrupted block): not a continuation, and
+                        # what follows is no part of the message either
+                        mode, target = _M_NONE, None
                     if mode == _M_QUERY and target is not None:
                         if tabbed:
                             raw = raw[1:]
