@@ -6,18 +6,27 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 
-.PHONY: install demo demo-index search-up search-down test test-fast conformance bench bench-logs bench-index clean
+.PHONY: install demo demo-down demo-digest demo-index search-up search-down airflow-up airflow-down airflow-status test test-fast conformance bench bench-logs bench-index bench-dag clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[airflow,test]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[airflow,test,stack]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## demo: parse the bundled sample logs and print a pt-query-digest-style report
+## demo: the product end to end: Elasticsearch, the RDS emulator over the bundled logs, a local Airflow
+## running the hourly DAG, a backfill of the sample windows, stats and top classes read from the index
 demo: install
+	$(PY) scripts/demo.py
+
+## demo-down: stop what `make demo` left running (Airflow, the RDS emulator, Elasticsearch)
+demo-down: install
+	$(PY) scripts/demo.py down
+
+## demo-digest: no servers: parse the bundled sample logs and print a pt-query-digest-style report
+demo-digest: install
 	$(VENV)/bin/rds-slowlog digest include/sample_logs/*.log --limit 10
 
 ## demo-index: start a real local Elasticsearch, index the samples, show the top classes from the index
@@ -32,6 +41,15 @@ search-up:
 	@scripts/search-engine.sh start $(ENGINE)
 search-down:
 	@scripts/search-engine.sh stop $(ENGINE)
+
+## airflow-up / airflow-down: a private local Airflow (PostgreSQL + api-server, scheduler, dag-processor,
+## triggerer) on dags/ and plugins/; AIRFLOW_STACK_HOME / AIRFLOW_STACK_PORT override home and port
+airflow-up: install
+	@scripts/airflow-stack.sh start
+airflow-down:
+	@scripts/airflow-stack.sh stop
+airflow-status:
+	@scripts/airflow-stack.sh status
 
 ## test: the whole suite (conformance tests skip cleanly without ../shared or the reference tools)
 test: install
@@ -54,6 +72,11 @@ bench: install bench-logs
 
 bench-index: install
 	$(PY) bench/index_bench.py
+
+## bench-dag: one window of a >= 200 MB real log through the real scheduler (LocalExecutor), next to
+## `rds-slowlog index` of the same file and a raw `_bulk` of the same documents, in one run
+bench-dag: install bench-logs
+	$(PY) bench/dag_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

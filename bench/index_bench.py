@@ -43,8 +43,9 @@ sys.path.insert(0, str(ROOT / "include"))
 import orjson  # noqa: E402
 
 from rds_slowlog.documents import DocumentBuilder  # noqa: E402
-from rds_slowlog.indexing import BulkOptions, build_client, index_staging, raw_request, split_line  # noqa: E402
+from rds_slowlog.indexing import BulkOptions, index_staging, split_line  # noqa: E402
 from rds_slowlog.pipeline import Classifiers, classified, read_path  # noqa: E402
+from rds_slowlog.search import build_client, raw_request  # noqa: E402
 from rds_slowlog.staging import ChunkWriter, read_chunk, read_manifest  # noqa: E402
 from rds_slowlog.templates import install_templates  # noqa: E402
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rds_slowlog.index_command import detect_target_type
-from rds_slowlog.indexing import build_client
+from rds_slowlog.search import build_client
+from rds_slowlog.target import detect_target_type
 
 
 def main() -> int:

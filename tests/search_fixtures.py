@@ -67,14 +67,14 @@ def prefix(request: pytest.FixtureRequest) -> str:
 
 
 def make_client(engine: str, url: str, **kw: Any) -> Any:
-    from rds_slowlog.indexing import build_client
+    from rds_slowlog.search import build_client
 
     kw.setdefault("http_compress", False)
     return build_client(engine, url, **kw)
 
 
 def delete_indices(client: Any, engine: str, prefix: str) -> None:
-    from rds_slowlog.indexing import raw_request
+    from rds_slowlog.search import raw_request
 
     status, body = raw_request(client, engine, "GET", f"/_cat/indices/{prefix}-*", params={"format": "json"})
     names = [r["index"] for r in body] if status == 200 else []
@@ -86,7 +86,7 @@ def delete_indices(client: Any, engine: str, prefix: str) -> None:
 
 
 def count(client: Any, engine: str, prefix: str) -> int:
-    from rds_slowlog.indexing import raw_request
+    from rds_slowlog.search import raw_request
 
     raw_request(client, engine, "POST", f"/{prefix}-*/_refresh")
     status, body = raw_request(client, engine, "GET", f"/{prefix}-*/_count")

@@ -20,8 +20,9 @@ from rds_slowlog.digest import Digest
 from rds_slowlog.exceptions import (BulkRequestRejected, FailureThresholdExceeded, IndexingError,
                                     RetriesExhausted)
 from rds_slowlog.indexing import (DEAD_LETTER_SUFFIX, PREP_THREAD_NAME, BulkOptions, ChunkIndexer, _prepare,
-                                  index_chunk, index_staging, parse_threshold, raw_request, split_line)
+                                  index_chunk, index_staging, parse_threshold, split_line)
 from rds_slowlog.pipeline import Classifiers, classified, read_path
+from rds_slowlog.search import raw_request
 from rds_slowlog.stats import unaccounted
 from rds_slowlog.staging import ChunkWriter, StagingError, chunk_urls
 

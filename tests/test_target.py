@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rds_slowlog.indexing import build_client, refused_status
+from rds_slowlog.search import build_client, refused_status
 from rds_slowlog.target import Target, TargetError, TargetRefused, detect_target_type, parse_target, redact
 
 SECRET = "SEC@RET"  # every shape below hides a part of this

@@ -5,7 +5,7 @@ import pytest
 from search_fixtures import delete_indices, engine_url, es_url, make_client, os_url, prefix  # noqa: F401
 
 from rds_slowlog import templates
-from rds_slowlog.indexing import raw_request
+from rds_slowlog.search import raw_request
 
 
 def test_load_templates_names_and_prefix() -> None:

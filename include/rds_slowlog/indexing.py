@@ -33,8 +33,8 @@ How a chunk is sent (and why):
   refused for a non-retriable reason (401, 403, 413, …) raises
   :class:`~rds_slowlog.exceptions.BulkRequestRejected` at once: no document is to blame.
 
-The core takes a client (``elasticsearch.Elasticsearch`` 8/9 or ``opensearchpy.OpenSearch``); the CLI and the
-Airflow hooks build it. Sleeps and jitter are injectable for tests.
+The core takes a client (``elasticsearch.Elasticsearch`` 8/9 or ``opensearchpy.OpenSearch``), built by
+:func:`rds_slowlog.search.build_client` (the CLI) or the Airflow hooks. Sleeps and jitter are injectable for tests.
 """
 from __future__ import annotations
 
@@ -56,12 +56,12 @@ from typing import Any, Final
 import orjson
 
 from rds_slowlog.exceptions import BulkRequestRejected, FailureThresholdExceeded, IndexingError, RetriesExhausted
+from rds_slowlog.search import resolve_engine, status_of
 from rds_slowlog.staging import ChunkInfo, chunk_info, filesystem, join, read_chunk, read_manifest
 from rds_slowlog.stats import Stats, add, empty
 
 log = logging.getLogger(__name__)
 
-ENGINES: Final = ("elasticsearch", "opensearch")
 RETRIABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 DEAD_LETTER_SUFFIX: Final = ".deadletter.ndjson"
 #: Prepared batches that may wait for the sending thread (bounds read-ahead memory to ~2 requests + 1 chunk).
@@ -81,132 +81,11 @@ _TAIL_START: Final = b',"_id":"'
 _TAIL: Final = re.compile(rb',"_id":"([^"\\]+)","_index":"([^"\\]+)"\}\r?\n?')
 
 
-# ------------------------------------------------------------------------------------------- clients
-
-def resolve_engine(client: Any, engine: str = "auto") -> str:
-    """``elasticsearch`` or ``opensearch``; ``auto`` looks at the client's class (no request)."""
-    if engine in ENGINES:
-        return engine
-    if engine != "auto":
-        raise ValueError(f"engine must be one of {ENGINES} or 'auto', got {engine!r}")
-    for cls in type(client).__mro__:
-        mod = cls.__module__.split(".", 1)[0]
-        if mod == "elasticsearch":
-            return "elasticsearch"
-        if mod == "opensearchpy":
-            return "opensearch"
-    raise ValueError(f"cannot tell the engine of a {type(client).__name__} client; pass engine=")
-
-
-def raw_request(client: Any, engine: str, method: str, path: str, body: Any = None,
-                params: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """``(HTTP status, parsed body)`` of one request; HTTP errors are returned, not raised."""
-    if engine == "elasticsearch":
-        from elasticsearch import ApiError
-
-        headers = {"accept": "application/json"}
-        if body is not None:
-            headers["content-type"] = "application/json"
-        try:
-            resp = client.perform_request(method, path, params=params, headers=headers, body=body)
-        except ApiError as e:
-            return e.meta.status, e.body
-        return resp.meta.status, resp.body
-    from opensearchpy.exceptions import TransportError
-
-    try:
-        resp = client.transport.perform_request(method, path, params=params, body=body)
-    except TransportError as e:
-        if isinstance(e.status_code, int):
-            return e.status_code, e.info
-        raise
-    return 200, resp
-
-
-def build_client(engine: str, url: str, *, username: str | None = None, password: str | None = None,
-                 api_key: str | None = None, verify_certs: bool = True, ca_certs: str | None = None,
-                 http_compress: bool = True, timeout: float = 60.0) -> Any:
-    """A client for ``url`` (``scheme://[user:password@]host:port[/prefix]``).
-
-    Credentials in the URL win over the keyword arguments; they are removed from the URL handed to the client
-    so they never show up in its ``repr`` or in connection-error messages. The URL is read by
-    :func:`rds_slowlog.target.parse_target`: the userinfo ends at the *last* ``@`` (unencoded ``@ : / # ?`` in a
-    password are fine), a URL without a scheme is a :class:`~rds_slowlog.target.TargetError` (a ``ValueError``).
-    TLS certificates are verified unless ``verify_certs=False``.
-    """
-    from rds_slowlog.target import parse_target
-
-    target = parse_target(url)
-    if target.username is not None:
-        username, password = target.username, target.password or ""
-    clean = target.url()
-    if engine == "elasticsearch":
-        from elasticsearch import Elasticsearch
-
-        kw: dict[str, Any] = {"verify_certs": verify_certs, "http_compress": http_compress,
-                              "request_timeout": timeout}
-        if ca_certs:
-            kw["ca_certs"] = ca_certs
-        if api_key:
-            kw["api_key"] = api_key
-        elif username is not None:
-            kw["basic_auth"] = (username, password or "")
-        return Elasticsearch(clean, **kw)
-    if engine == "opensearch":
-        from opensearchpy import OpenSearch
-
-        okw: dict[str, Any] = {"use_ssl": target.scheme == "https", "verify_certs": verify_certs,
-                               "http_compress": http_compress, "timeout": timeout}
-        if ca_certs:
-            okw["ca_certs"] = ca_certs
-        if api_key:
-            okw["headers"] = {"authorization": f"ApiKey {api_key}"}
-        elif username is not None:
-            okw["http_auth"] = (username, password or "")
-        return OpenSearch([clean], **okw)
-    raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-
-
-def _status_of(e: BaseException) -> int | None:
-    meta = getattr(e, "meta", None)
-    status = getattr(meta, "status", None)
-    if not isinstance(status, int):
-        status = getattr(e, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _causes(e: BaseException | None) -> Iterator[BaseException]:
-    """``e`` and the exceptions it was raised from or while handling (each once)."""
-    seen: set[int] = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        yield e
-        e = e.__cause__ or e.__context__
-
-
-def refused_status(e: BaseException) -> int | None:
-    """401 or 403 when ``e`` (or what it was raised from, e.g. the client error behind a
-    :class:`~rds_slowlog.exceptions.BulkRequestRejected`) is the server refusing the credentials, else None."""
-    for c in _causes(e):
-        status = _status_of(c)
-        if status is None:
-            status = getattr(c, "status", None)
-        if status in (401, 403):
-            return status
-    return None
-
-
-def is_connection_failure(e: BaseException) -> bool:
-    """Whether ``e`` is the client library failing to reach the server (no HTTP answer at all)."""
-    if _status_of(e) is not None:
-        return False
-    names = {c.__name__ for c in type(e).__mro__}
-    return bool(names & {"ConnectionError", "ConnectionTimeout", "TlsError", "SSLError"})
-
+# ------------------------------------------------------------------------------------------- retries
 
 def _retriable_exception(e: BaseException) -> bool:
     """429/502/503/504, connection errors and timeouts are worth another try; TLS failures are not."""
-    status = _status_of(e)
+    status = status_of(e)
     if status is not None:
         return status in RETRIABLE_STATUSES
     names = {c.__name__ for c in type(e).__mro__}
@@ -681,7 +560,7 @@ class ChunkIndexer:
             if results:        # failed half-way through the answer: not a state we can reason about
                 raise exc
             if not _retriable_exception(exc):
-                status = _status_of(exc)
+                status = status_of(exc)
                 run.failed_retriable += len(actions)   # sent and refused: failed, not "not attempted"
                 raise BulkRequestRejected(
                     f"chunk {run.name}: bulk request of {len(actions)} document(s) refused"
@@ -954,5 +833,5 @@ def index_staging(client: Any, base: str, *, engine: str = "auto", options: Bulk
     return list(indexer.iter_chunks([(join(base, info.name), info) for info in read_manifest(base).chunks]))
 
 
-__all__ = ["BulkOptions", "ChunkIndexer", "index_chunk", "index_staging", "build_client", "resolve_engine",
-           "raw_request", "split_line", "parse_threshold", "RETRIABLE_STATUSES", "DEAD_LETTER_SUFFIX"]
+__all__ = ["BulkOptions", "ChunkIndexer", "index_chunk", "index_staging", "split_line", "parse_threshold",
+           "RETRIABLE_STATUSES", "DEAD_LETTER_SUFFIX"]

@@ -26,7 +26,8 @@ import orjson
 from rds_slowlog.documents import DEFAULT_INDEX_PREFIX, DEFAULT_MAX_QUERY_CHARS, DocumentBuilder
 from rds_slowlog.entry import in_window
 from rds_slowlog.pipeline import Classifiers, classified, read_stream
-from rds_slowlog.staging import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_MB, ChunkWriter, Manifest
+from rds_slowlog.history import WindowHistory
+from rds_slowlog.staging import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_MB, HISTORY, ChunkWriter, Manifest
 from rds_slowlog.stats import Stats, empty, peak_rss_mb
 
 
@@ -71,11 +72,13 @@ def stage_window(
     log_line_prefix: str | None = None,
     log_time_zone: str | None = None,
     meta: dict[str, Any] | None = None,
+    history: bool = False,
 ) -> StageResult:
     """Parse ``inputs`` in order, keep the entries written in ``[since, until)``, build their documents with
     one builder and write them as chunks under ``base`` (committed by the manifest, written last).
 
-    The caller owns (and closes) the streams. Stats: ``entries`` (of the window), ``docs``, ``incomplete``,
+    With ``history=True`` the per-class history of the staged entries (:mod:`rds_slowlog.history`) is written
+    beside the chunks as ``history.json``. The caller owns (and closes) the streams. Stats: ``entries`` (of the window), ``docs``, ``incomplete``,
     ``truncated``, ``quarantined`` (lines), ``bytes`` (read), ``seconds``, ``peak_rss_mb``;
     ``entries == docs + incomplete``.
     """
@@ -91,6 +94,8 @@ def stage_window(
     dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     add_line = writer.add
     action = builder.action
+    window_history = WindowHistory() if history else None
+    remember = window_history.add if window_history is not None else None
     last_time: float | None = None   # the previous file's last "# Time:", for the next file's first entries
     for item in inputs:
         kw: dict[str, Any] = {"growing": item.growing, "initial_time": last_time}
@@ -108,6 +113,8 @@ def stage_window(
                 left_out += 1
                 continue
             add_line(dumps(action(e, qc), option=opt))
+            if remember is not None:
+                remember(e, qc)
             docs += 1
         ps = run.stats
         last_time = getattr(run.parser, "last_time", None)
@@ -121,6 +128,8 @@ def stage_window(
         report.pop("samples", None)
         files.append({"source": item.source, "engine": run.engine, "growing": item.growing,
                       "window_entries": entries, "docs": docs, "incomplete_left_out": left_out, "parse": report})
+    if window_history is not None:
+        writer.write_file(HISTORY, dumps(window_history.as_json()))
     manifest = writer.close(instance=instance, ingest_run_id=builder.ingest_run_id, since=since, until=until,
                             **(meta or {}))
     stats["seconds"] = round(time.monotonic() - started, 3)

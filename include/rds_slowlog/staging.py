@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
 MANIFEST = "manifest.json"
+HISTORY = "history.json"
 DEFAULT_CHUNK_SIZE = 5000
 DEFAULT_MAX_CHUNK_MB = 32
 
@@ -28,8 +29,18 @@ class StagingError(RuntimeError):
     """A staged chunk or manifest is missing, unreadable or does not match its manifest."""
 
 
+#: Tried in order before fsspec: each takes a URL and returns ``(filesystem, path)`` or ``None``. The Airflow
+#: layer registers one for ``s3://conn_id@bucket/…`` URLs (credentials from an Airflow connection), so the core
+#: stays free of Airflow and every staging call — writer, reader, manifest — understands those URLs.
+FILESYSTEM_RESOLVERS: list[Callable[[str], tuple[Any, str] | None]] = []
+
+
 def filesystem(url: str) -> tuple[Any, str]:
     """(filesystem, path) for a URL or a plain local path, via fsspec (imported lazily)."""
+    for resolve in FILESYSTEM_RESOLVERS:
+        got = resolve(url)
+        if got is not None:
+            return got
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url)
@@ -112,6 +123,13 @@ class ChunkWriter:
         self._buf.clear()
         self._buf_bytes = 0
 
+    def write_file(self, name: str, data: bytes) -> str:
+        """A side file of the staged window (``history.json``), written before the manifest commits it."""
+        path = join(self._root, name)
+        with self._fs.open(path, "wb") as f:
+            f.write(data)
+        return join(self.base, name)
+
     def close(self, **meta: Any) -> Manifest:
         self.flush()
         self.manifest.meta.update(meta)
@@ -128,6 +146,14 @@ def read_manifest(base: str) -> Manifest:
             return Manifest.from_json(f.read())
     except FileNotFoundError as e:
         raise StagingError(f"no manifest at {base}: the staging step did not finish") from e
+
+
+def read_json(base: str, name: str) -> Any:
+    """A side file of a committed staging directory (the manifest must exist: it is the commit marker)."""
+    read_manifest(base)
+    fs, root = filesystem(base)
+    with fs.open(join(root, name), "rb") as f:
+        return orjson.loads(f.read())
 
 
 def chunk_urls(base: str) -> list[str]:
@@ -157,5 +183,5 @@ def chunk_info(url: str) -> ChunkInfo:
     raise StagingError(f"chunk {url} is not listed in {base}/{MANIFEST}")
 
 
-__all__ = ["ChunkWriter", "ChunkInfo", "Manifest", "StagingError", "filesystem", "read_manifest", "chunk_urls",
-           "read_chunk", "chunk_info", "join"]
+__all__ = ["MANIFEST", "HISTORY", "ChunkWriter", "ChunkInfo", "Manifest", "StagingError", "filesystem", "read_manifest", "chunk_urls",
+           "read_chunk", "chunk_info", "join", "read_json"]

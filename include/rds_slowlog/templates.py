@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any, Final
 
 from rds_slowlog.documents import DEFAULT_INDEX_PREFIX
+from rds_slowlog.search import raw_request, resolve_engine
 
 COMPONENTS: Final = (("settings", "settings.json"), ("mappings", "mappings-base.json"),
                      ("mappings-mysql", "mappings-mysql.json"), ("mappings-postgresql", "mappings-postgresql.json"))
@@ -90,8 +91,6 @@ def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: s
     :raises TemplateInstallError: an error status (401/403 already on the first GET); transport errors
         (server unreachable) come from the client library as they are.
     """
-    from rds_slowlog.indexing import raw_request, resolve_engine
-
     engine = resolve_engine(client, engine)
     components, (index_name, index_body) = load_templates(prefix)
     result: dict[str, str] = {}

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for sear
 from search_fixtures import SAMPLE_LOGS, count, delete_indices, es_url, make_client, os_url, prefix, stage_logs  # noqa: E402,F401
 
 from rds_slowlog.airflow.hooks import ElasticsearchIndexHook, OpenSearchIndexHook  # noqa: E402
-from rds_slowlog.indexing import raw_request  # noqa: E402
+from rds_slowlog.search import raw_request  # noqa: E402
 from rds_slowlog.staging import chunk_urls  # noqa: E402
 
 

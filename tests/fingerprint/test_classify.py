@@ -85,3 +85,14 @@ def test_tables_of_a_shape_are_read_once_and_rendered_exactly() -> None:
     assert shape == "UPDATE sbtest0 SET k=k+0 WHERE id=0 AND c=''" and runs == ["12", "1", "5043"]
     kind, template = table_template(shape)
     assert kind == "UPDATE" and render_tables(template, runs) == ("sbtest12",)
+
+
+def test_long_inserts_cost_their_head_and_share_a_shape() -> None:
+    from rds_slowlog.fingerprint.classify import classifier_for
+
+    c = classifier_for("mysql")
+    rows = [",".join(f"({i},'{i:011d}-{i:011d}','x')" for i in range(n)) for n in (40000, 60000)]
+    a = c.classify(f"INSERT INTO sbtest3(k,c,pad) VALUES {rows[0]}")
+    b = c.classify(f"INSERT INTO sbtest12(k,c,pad) VALUES {rows[1]}")
+    assert a.tables == ("sbtest3",) and b.tables == ("sbtest12",) and a.query_id == b.query_id
+    assert c.templates_computed == 1          # one shape: the head, cut back to its last whole row

@@ -643,5 +643,5 @@ def test_importing_the_sources_does_not_import_botocore() -> None:
     import subprocess
     import sys
 
-    code = "import sys, rds_slowlog.sources, rds_slowlog.download; sys.exit('botocore' in sys.modules)"
+    code = "import sys, rds_slowlog.sources, rds_slowlog.download, rds_slowlog.cli; sys.exit('botocore' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -468,3 +468,22 @@ def test_cli_serves_until_sigterm(mysql_logs: tuple[Path, bytes]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_describe_db_instances_lists_tags_for_discovery(tmp_path) -> None:
+    import boto3
+
+    from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator
+
+    (tmp_path / "a" / "slowquery").mkdir(parents=True)
+    (tmp_path / "b" / "error").mkdir(parents=True)
+    specs = {"a": InstanceSpec(root=tmp_path / "a", engine="mariadb", tags={"slowlog": "on", "team": "x<y"}),
+             "b": InstanceSpec(root=tmp_path / "b", engine="postgres")}
+    with RdsEmulator(specs) as emu:
+        rds = boto3.client("rds", region_name="us-east-1", endpoint_url=emu.endpoint_url,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        dbs = rds.describe_db_instances()["DBInstances"]
+        assert [(d["DBInstanceIdentifier"], d["Engine"], {t["Key"]: t["Value"] for t in d["TagList"]})
+                for d in dbs] == [("a", "mariadb", {"slowlog": "on", "team": "x<y"}), ("b", "postgres", {})]
+        assert [d["DBInstanceIdentifier"] for d in rds.describe_db_instances(DBInstanceIdentifier="b")
+                ["DBInstances"]] == ["b"]

@@ -41,11 +41,12 @@ MAX_TABLE_KEY_CHARS: Final = 4096
 _DIGITS: Final = re.compile(r"[0-9]+")
 _DIGIT_SPLIT: Final = re.compile(r"([0-9]+)")
 _ZERO: Final = re.compile(r"0")
+_LONE_QUOTE: Final = re.compile(r"(?<!')'(?!')")
 #: Single-quoted strings as the engine's lexer reads them (MySQL: backslash escapes; PostgreSQL's standard
 #: strings: ``''`` only). Their content never names a table, and emptying them keeps one shape per
 #: statement however its literals vary.
 _SQ_STRINGS: Final = {
-    "mysql": re.compile(r"'(?:[^'\\]|\\.)*+'", re.DOTALL),
+    "mysql": re.compile(r"'[^'\\]*+(?:\\.[^'\\]*+)*+'", re.DOTALL),   # unrolled: runs in one C loop
     "postgres": re.compile(r"'[^']*+'"),
 }
 # Looser than the fingerprint's own CALL test (any whitespace, any case): a false hit only costs the key.
@@ -90,11 +91,34 @@ def table_key(query: str, strings: re.Pattern[str]) -> tuple[str, list[str]]:
     Texts with the same shape name their tables alike except for the digits, which
     :func:`render_tables` puts back from the runs.
     """
+    if len(query) > MAX_CLASSIFY_CHARS:
+        return _long_table_key(query, strings)
     q = strings.sub("''", query) if "'" in query else query
     parts = _DIGIT_SPLIT.split(q)
     if len(parts) == 1:
         return q, []
     return "0".join(parts[0::2]), parts[1::2]
+
+
+def _long_table_key(query: str, strings: re.Pattern[str]) -> tuple[str, list[str]]:
+    """:func:`table_key` of a long text, from its first ``2 * MAX_CLASSIFY_CHARS`` characters only.
+
+    Tables are named at a statement's start, and a multi-megabyte ``INSERT … VALUES`` must cost what its head
+    costs. So that such texts still share one shape whatever their length, the head's shape is cut back to
+    before a string the cut left open and then to its last comma (a row or list item cut in the middle),
+    and to :data:`MAX_CLASSIFY_CHARS` (what sqlparse reads).
+    """
+    head = query[: 2 * MAX_CLASSIFY_CHARS]
+    q = strings.sub("''", head)
+    lone = _LONE_QUOTE.search(q)
+    if lone is not None:
+        q = q[: lone.start()]
+    comma = q.rfind(",")
+    if comma > 0:
+        q = q[: comma + 1]
+    parts = _DIGIT_SPLIT.split(q)
+    shape = "0".join(parts[0::2])[:MAX_CLASSIFY_CHARS]
+    return shape, parts[1::2][: shape.count("0")]
 
 
 def table_template(shape: str) -> tuple[str, tuple[TableTemplate, ...]]:
@@ -260,6 +284,8 @@ class Classifier:
         self._cache_size = cache_size
         self._cache_key = cache_key
         self._strings = _SQ_STRINGS[engine]
+        #: the MySQL digit key (every digit run → "0") equals table_key's shape for texts without strings
+        self._key_is_shape = cache_key is mysql_class_key
         self._by_text: dict[str, QueryClass] = {}
         self._by_key: dict[str, QueryClass] = {}
         self._by_fingerprint: dict[str, QueryClass] = {}
@@ -267,6 +293,15 @@ class Classifier:
         self.classes_computed = 0
         self.fingerprints_computed = 0
         self.templates_computed = 0
+
+    @staticmethod
+    def _runs_needed(template: tuple[TableTemplate, ...]) -> int:
+        """How many of the text's digit runs the template's table names reach (0: the names are fixed)."""
+        need = 0
+        for t in template:
+            if t.__class__ is not str:
+                need = max(need, max(t[1]) + 1)  # type: ignore[index]
+        return need
 
     def _template(self, shape: str) -> tuple[str, tuple[TableTemplate, ...]]:
         k: str | bytes = shape
@@ -285,10 +320,21 @@ class Classifier:
         qc = self._by_text.get(query)
         if qc is not None:
             return qc
-        shape, runs = table_key(query, self._strings)
-        kind, template = self._template(shape)
-        tables = render_tables(template, runs)
         key = self._cache_key(query) if self._cache_key is not None else None
+        if key is not None and self._key_is_shape and "'" not in query:
+            # the digit key of a text without strings is its table shape already: one pass, not two
+            kind, template = self._template(key)
+            need = self._runs_needed(template)
+            if not need:
+                tables = template  # type: ignore[assignment]   # no digits in any table name: the names
+            else:
+                # only the digit runs up to the last one a table name holds (sbtest3 … id=5023: the first)
+                it = _DIGITS.finditer(query)
+                tables = render_tables(template, [next(it).group() for _ in range(need)])
+        else:
+            shape, runs = table_key(query, self._strings)
+            kind, template = self._template(shape)
+            tables = render_tables(template, runs)
         if key is not None:
             qc = self._by_key.get(key)
         if qc is None:

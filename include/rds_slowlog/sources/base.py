@@ -60,6 +60,18 @@ class LogFileRef:
     #: stage leaves its possibly cut last entry out (the next run reads it whole).
     growing: bool = field(default=False, compare=False)
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able (XCom carries references, never log data)."""
+        return {"kind": self.kind, "instance": self.instance, "name": self.name, "size": self.size,
+                "last_written": self.last_written, "engine": self.engine, "uri": self.uri,
+                "extra": dict(self.extra), "growing": self.growing}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LogFileRef:
+        return cls(kind=d["kind"], instance=d["instance"], name=d["name"], size=d.get("size"),
+                   last_written=d.get("last_written"), engine=d.get("engine"), uri=d.get("uri"),
+                   extra=dict(d.get("extra") or {}), growing=bool(d.get("growing")))
+
 
 @dataclass(frozen=True)
 class Resume:

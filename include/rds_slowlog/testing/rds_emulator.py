@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import calendar
+import dataclasses
 import os
 import re
 import signal
@@ -270,6 +271,8 @@ class InstanceSpec:
     engine: str = "mysql"
     #: MySQL rotated-name style used by ``RdsEmulator.rotate``: ``dated`` (.YYYY-MM-DD.HH) or ``numbered`` (.N).
     style: str = "dated"
+    #: The instance's RDS tags (``DescribeDBInstances`` ``TagList``), e.g. ``{"slowlog": "on"}`` for discovery.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -708,6 +711,26 @@ class RdsEmulator:
 
     # ---- internals: actions
 
+    def _instances(self, params: dict[str, str], call: Call) -> str:
+        """``DescribeDBInstances``: identifier, engine, status and tags of every served instance (one page)."""
+        wanted = params.get("DBInstanceIdentifier")
+        if wanted is not None:
+            self._spec(wanted)   # DBInstanceNotFound, as RDS answers
+        items = []
+        for name, spec in sorted(self.instances.items()):
+            if wanted is not None and name != wanted:
+                continue
+            tags = "".join(f"          <Tag><Key>{_xml_escape(k)}</Key><Value>{_xml_escape(v)}</Value></Tag>\n"
+                           for k, v in spec.tags.items())
+            items.append(
+                "      <DBInstance>\n"
+                f"        <DBInstanceIdentifier>{_xml_escape(name)}</DBInstanceIdentifier>\n"
+                f"        <Engine>{_xml_escape(spec.engine)}</Engine>\n"
+                "        <DBInstanceStatus>available</DBInstanceStatus>\n"
+                f"        <TagList>\n{tags}        </TagList>\n"
+                "      </DBInstance>\n")
+        return f"    <DBInstances>\n{''.join(items)}    </DBInstances>\n"
+
     def _describe(self, params: dict[str, str], call: Call) -> str:
         instance = _required(params, "DBInstanceIdentifier")
         call.instance = instance
@@ -821,7 +844,7 @@ class RdsEmulator:
         try:
             if not _has_auth(req.headers, query):
                 raise _Fault(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
-            if action not in ("DescribeDBLogFiles", "DownloadDBLogFilePortion"):
+            if action not in ("DescribeDBLogFiles", "DownloadDBLogFilePortion", "DescribeDBInstances"):
                 raise _Fault(400, "InvalidAction",
                              f"Could not find operation {action} for version {params.get('Version', '')}")
             with self._lock:
@@ -830,7 +853,12 @@ class RdsEmulator:
             every = self.faults.throttle_every
             if every > 0 and n % every == 0:
                 raise _Fault(400, "Throttling", "Rate exceeded")
-            inner = self._describe(params, call) if action == "DescribeDBLogFiles" else self._portion(params, call)
+            if action == "DescribeDBInstances":
+                inner = self._instances(params, call)
+            elif action == "DescribeDBLogFiles":
+                inner = self._describe(params, call)
+            else:
+                inner = self._portion(params, call)
             body = (
                 f'<{action}Response xmlns="{NAMESPACE}">\n'
                 f"  <{action}Result>\n{inner}  </{action}Result>\n"
@@ -953,7 +981,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "slow=SECONDS, portion_cap=BYTES")
     ap.add_argument("--rotate-every", type=float, default=0, metavar="SECONDS",
                     help="rotate every instance's current file at this interval")
+    ap.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                    help="an RDS tag of every served instance (DescribeDBInstances), e.g. slowlog=on")
     args = ap.parse_args(argv)
+    tags = dict(t.partition("=")[::2] for t in args.tag)
     try:
         faults = Faults.parse(args.fault)
     except ValueError as exc:
@@ -967,6 +998,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator = RdsEmulator(logs_dir=args.logs, engine=args.engine, faults=faults, host=args.host, port=args.port)
     if not emulator.instances:
         ap.error(f"no instance directories under {args.logs} (or pass --instance)")
+    if tags:
+        emulator.instances = {k: dataclasses.replace(v, tags=tags) for k, v in emulator.instances.items()}
 
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():

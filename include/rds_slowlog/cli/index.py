@@ -19,17 +19,16 @@ from typing import Any
 
 import orjson
 
-from rds_slowlog.documents import DEFAULT_INDEX_PREFIX, DEFAULT_MAX_QUERY_CHARS, DocumentBuilder
+from rds_slowlog.cli.common import EXIT_INDEX, EXIT_INPUT, EXIT_OK, EXIT_USAGE, parse_time, time_zone
+from rds_slowlog.documents import DEFAULT_INDEX_PREFIX, DEFAULT_MAX_QUERY_CHARS
 from rds_slowlog.exceptions import IndexingError
 from rds_slowlog.stage import StageInput
 from rds_slowlog.stats import Stats, add, peak_rss_mb
-from rds_slowlog.target import TargetRefused, detect_target_type, redact, refusal  # noqa: F401 - re-exported
-
-EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_INDEX = 0, 2, 3, 4
+from rds_slowlog.target import TargetRefused, detect_target_type, redact, refusal
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the ``index`` subcommand (cli.py wires them into its subparser)."""
+    """Options of ``rds-slowlog index``."""
     from rds_slowlog.indexing import BulkOptions, parse_threshold
 
     d = BulkOptions()
@@ -44,8 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-prefix", default=DEFAULT_INDEX_PREFIX,
                    help="indices are <prefix>-<engine>-YYYY.MM.DD (default %(default)s)")
     p.add_argument("--instance", default="local", help="RDS instance id recorded in the documents (and ids)")
-    from rds_slowlog.cli import parse_time, time_zone
-
     p.add_argument("--since", type=parse_time, help="only entries written at or after this time (a window)")
     p.add_argument("--until", type=parse_time, help="only entries written before this time")
     p.add_argument("--growing", action="store_true",
@@ -110,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     Exit 0 ok; 2 usage (bad options, a malformed or unreachable target); 3 an input could not be read;
     4 indexing failed, or the server refused the credentials (401/403).
     """
-    from rds_slowlog.indexing import BulkOptions, ChunkIndexer, build_client, is_connection_failure, refused_status
+    from rds_slowlog.indexing import BulkOptions, ChunkIndexer
+    from rds_slowlog.search import build_client, is_connection_failure, refused_status
     from rds_slowlog.staging import join, read_manifest
     from rds_slowlog.templates import TemplateInstallError, install_templates
 
@@ -198,13 +196,3 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INDEX
     return EXIT_INPUT if any("error" in r for r in report) else EXIT_OK
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m rds_slowlog.index_command``) until cli.py wires ``index`` in."""
-    p = argparse.ArgumentParser(prog="rds-slowlog index", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -18,18 +18,18 @@ import pytest
 from search_fixtures import (SAMPLE_LOGS, count, delete_indices, engine_url, es_url, make_client,  # noqa: F401
                              os_url, prefix)
 
-from rds_slowlog import index_command
+from rds_slowlog.cli import index
 
 SAMPLES = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.log"))]
 
 
 def _run(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
-    index_command.add_arguments(p)
-    return index_command.run(p.parse_args(argv))
+    index.add_arguments(p)
+    return index.run(p.parse_args(argv))
 
 
-def test_index_command_auto_detects_and_prints_chunk_stats(engine_url, prefix: str, tmp_path: Path,  # noqa: F811
+def test_index_auto_detects_and_prints_chunk_stats(engine_url, prefix: str, tmp_path: Path,  # noqa: F811
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     engine, url = engine_url
     client = make_client(engine, url)
@@ -81,7 +81,7 @@ def test_a_failed_run_accounts_for_every_document(es_url: str, prefix: str, tmp_
                    prefix, "--chunk-size", "100", "--batch-size", "50", "--max-workers", "1", "--es-retry-count",
                    "1", "--no-http-compress", "--staging", str(tmp_path)])
         out, err = capsys.readouterr()
-        assert rc == index_command.EXIT_INDEX and "still failing after 1 retry" in err
+        assert rc == index.EXIT_INDEX and "still failing after 1 retry" in err
         lines = [orjson.loads(x) for x in out.splitlines()]
         failed_chunk, total = lines[-2], lines[-1]
         assert failed_chunk["error"] == "RetriesExhausted"

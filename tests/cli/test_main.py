@@ -8,9 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rds_slowlog.cli import main, parse_time
+from rds_slowlog.cli import main
+from rds_slowlog.cli.common import parse_time
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "include" / "sample_logs"
 MARIADB = SAMPLES / "mariadb-slowquery.log"
 POSTGRES = SAMPLES / "postgresql.log"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rds_slowlog import download
+from rds_slowlog import download as core
+from rds_slowlog.cli import download
 from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
 from rds_slowlog.testing import InstanceSpec, RdsEmulator, layout_hourly
 from rds_slowlog.testing.rds_emulator import MYSQL_CURRENT
@@ -141,10 +142,10 @@ def test_errors_are_one_line_and_exit_codes(emu: RdsEmulator, tmp_path: Path, ca
 
 
 def test_unsafe_names_stay_inside_out(tmp_path: Path) -> None:
-    assert download._target(tmp_path, "slowquery/a.log") == tmp_path / "slowquery" / "a.log"
+    assert core._target(tmp_path, "slowquery/a.log") == tmp_path / "slowquery" / "a.log"
     for bad in ("../etc/passwd", "/etc/passwd", "a/../../b", ""):
         with pytest.raises(ValueError):
-            download._target(tmp_path, bad)
+            core._target(tmp_path, bad)
 
 
 def test_refused_endpoint_fails_within_seconds_with_one_line(tmp_path: Path) -> None:

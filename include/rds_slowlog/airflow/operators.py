@@ -1,0 +1,605 @@
+"""The hourly DAG's steps as classic operators, thin over the core and the hooks.
+
+The user's words name the steps, and each stays visible as an operator:
+
+* :class:`ListSlowLogFilesOperator` — validate the configuration, find the instances (listed, or discovered by
+  RDS tag), pick each one's source for the window and list the files that may hold entries written in it
+  (widened by :data:`~rds_slowlog.sources.base.WINDOW_SLACK`: rotation falls a little after the hour).
+  Returns one small JSON-able *stage spec* per instance-window: references, never log data.
+* :class:`StageSlowLogOperator` — mapped per instance-window: download (complete-file REST, portions as the
+  fallback) *and* parse/normalise/chunk in one streaming pass (the download is consumed as the parser reads
+  it, so no file is held on disk or in memory), then write gzip NDJSON chunks + ``history.json`` + manifest
+  under ``<staging>/<dag_id>/<instance>/<window_start>/``. Per instance-window, not per file, because a
+  document id numbers repeats of identical entries and a second's entries can straddle a rotation (see
+  :mod:`rds_slowlog.stage`). Its log shows both phases: per file the download report (bytes, method,
+  retries, losses), then the parse and stage counts. Optionally archives the raw files (gzip) so a window
+  can be re-read after RDS's retention.
+* :class:`IndexSlowLogChunksOperator` — mapped per group of chunks (so a run never needs more than
+  ``[core] max_map_length`` mapped instances): bulk-index with the core's indexer (one retry layer, dead
+  letters, failure threshold); Airflow's own retries are per map index and safe (deterministic ids).
+* :class:`SummarizeSlowLogOperator` — add the stats up (one stats shape), log the window's top classes,
+  write a run document and per-class history documents, emit the Asset event.
+* :class:`SlowLogRetentionOperator` — remove the window's staging and delete indices older than the
+  configured age.
+
+Every operator takes keyword arguments only, stores them in ``__init__`` and validates in ``execute``; hooks
+are built there, so parsing the DAG touches no connection.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from rds_slowlog.airflow.config import Instance, SlowLogConfig
+    from rds_slowlog.sources.base import LogFileRef
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ListSlowLogFilesOperator", "StageSlowLogOperator", "IndexSlowLogChunksOperator",
+           "SummarizeSlowLogOperator", "SlowLogRetentionOperator", "WindowBeyondRetention", "WindowNotSettled",
+           "plan_index_groups", "install_index_templates"]
+
+
+class WindowBeyondRetention(RuntimeError):
+    """The window is older than RDS keeps slow logs and no archive or CloudWatch source is configured."""
+
+
+class WindowNotSettled(RuntimeError):
+    """An entry of the window may still be being written (a file still appended to ended inside it):
+    the task fails so that Airflow's retry reads it once it is whole."""
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def _epoch(value: Any) -> float:
+    """Epoch seconds of a datetime, a rendered template string (ISO 8601) or a number."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)):
+        return float(value)
+    else:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_staging(base: str, dag_id: str, instance: str, window_start: float) -> str:
+    """``<staging>/<dag_id>/<instance>/<window_start>``: a rerun overwrites its own window, retention is a
+    prefix delete."""
+    from rds_slowlog.staging import join
+
+    return join(base, dag_id, instance, time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime(window_start)))
+
+
+def _register_storage() -> None:
+    """Let the core's staging understand ``s3://conn_id@bucket/…`` (credentials from an Airflow connection)."""
+    from rds_slowlog.staging import FILESYSTEM_RESOLVERS
+
+    if _resolve_object_storage not in FILESYSTEM_RESOLVERS:
+        FILESYSTEM_RESOLVERS.append(_resolve_object_storage)
+
+
+def _resolve_object_storage(url: str) -> tuple[Any, str] | None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme == "file" or "@" not in rest.split("/", 1)[0]:
+        return None
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    p = ObjectStoragePath(url)
+    return p.fs, p.path
+
+
+def _index_hook(cfg: SlowLogConfig) -> Any:
+    if cfg.search.kind == "opensearch":
+        from rds_slowlog.airflow.hooks import OpenSearchIndexHook
+
+        return OpenSearchIndexHook(opensearch_conn_id=cfg.search.connection)
+    from rds_slowlog.airflow.hooks import ElasticsearchIndexHook
+
+    return ElasticsearchIndexHook(elasticsearch_conn_id=cfg.search.connection)
+
+
+def _bulk_options(cfg: SlowLogConfig) -> Any:
+    from rds_slowlog.indexing import BulkOptions
+
+    k = cfg.knobs
+    return BulkOptions(batch_size=k.batch_size, max_workers=k.max_workers, es_timeout=k.es_timeout,
+                       es_retry_count=k.es_retry_count, failure_threshold=k.failure_threshold)
+
+
+def _instance_conf(spec: Mapping[str, Any]) -> Instance:
+    from rds_slowlog.airflow.config import Instance
+
+    return Instance(**spec["instance_conf"])
+
+
+def _open_source(kind: str, inst: Instance, location: str | None = None) -> Any:
+    """The core log source for ``kind`` built through the hooks (the connection is read here, not at parse)."""
+    if kind == "rds":
+        from rds_slowlog.airflow.hooks_rds import RdsSlowLogHook
+
+        return RdsSlowLogHook(aws_conn_id=inst.aws_conn_id).get_log_source(inst.id, inst.engine)
+    if kind == "cloudwatch":
+        from rds_slowlog.airflow.hooks_rds import CloudWatchSlowLogHook
+
+        hook = CloudWatchSlowLogHook(aws_conn_id=inst.aws_conn_id)
+        return hook.get_log_source(None if inst.cluster else inst.id, inst.engine, cluster=inst.cluster)
+    from rds_slowlog.airflow.hooks_rds import object_storage_log_source
+
+    _register_storage()
+    return object_storage_log_source(location or inst.location, inst.engine, instance=inst.id)
+
+
+def _archive_location(inst: Instance) -> str | None:
+    from rds_slowlog.staging import join
+
+    return join(inst.archive, inst.id) if inst.archive else None
+
+
+# ------------------------------------------------------------------------------------------- list
+
+class ListSlowLogFilesOperator(BaseOperator):
+    """Validate the configuration and list each instance's files for the window ``[window_start, window_end)``.
+
+    :param config_path: the DAG's JSON configuration (see :mod:`rds_slowlog.airflow.config`).
+    :param window_start: templated; default the run's ``data_interval_start``.
+    :param window_end: templated; default the run's ``data_interval_end``.
+    :return: one stage spec per instance: ``instance``, ``engine``, ``source``, ``location`` (objectstore),
+        ``files`` (references as dicts), ``window_start``/``window_end`` (epoch seconds), ``staging``.
+    :raises rds_slowlog.airflow.config.ConfigError: the configuration is wrong (the message names the key).
+    :raises WindowBeyondRetention: the window is older than RDS keeps logs and nothing else can read it.
+    """
+
+    template_fields: Sequence[str] = ("config_path", "window_start", "window_end")
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, config_path: str, window_start: str = "{{ data_interval_start }}",
+                 window_end: str = "{{ data_interval_end }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+        self.window_start = window_start
+        self.window_end = window_end
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        from rds_slowlog.airflow.config import load_config
+        from rds_slowlog.sources.base import WINDOW_SLACK
+
+        cfg = load_config(self.config_path)
+        start, end = _epoch(self.window_start), _epoch(self.window_end)
+        if not end > start:
+            raise ValueError(f"window [{_iso(start)}, {_iso(end)}) is empty")
+        instances = list(cfg.instances)
+        if cfg.discover is not None:
+            instances += [i for i in discover_instances(cfg) if i.id not in {x.id for x in instances}]
+        dag_id = context["dag"].dag_id if context.get("dag") is not None else "rds_slowlog"
+        specs = []
+        for inst in instances:
+            kind, location = self._choose_source(inst, cfg, start)
+            source = _open_source(kind, inst, location)
+            refs = source.list_files(start - WINDOW_SLACK, end + WINDOW_SLACK)
+            self.log.info("%s: %d file(s) from %s for [%s, %s): %s", inst.id, len(refs), kind, _iso(start),
+                          _iso(end), ", ".join(f"{r.name}{' (growing)' if r.growing else ''}" for r in refs))
+            specs.append({
+                "instance": inst.id, "engine": inst.engine, "source": kind, "location": location,
+                "files": [r.as_dict() for r in refs], "window_start": start, "window_end": end,
+                "staging": window_staging(cfg.staging, dag_id, inst.id, start),
+                "instance_conf": {k: getattr(inst, k) for k in inst.__dataclass_fields__},
+            })
+        return specs
+
+    @staticmethod
+    def _choose_source(inst: Instance, cfg: SlowLogConfig, start: float) -> tuple[str, str | None]:
+        """Where this window is read: the configured source, or — for an RDS window older than RDS keeps
+        logs — the archive, then CloudWatch; never an empty success."""
+        from rds_slowlog.sources.base import WINDOW_SLACK
+
+        if inst.source != "rds":
+            return inst.source, inst.location
+        oldest_kept = time.time() - cfg.rds_retention_hours * 3600
+        if start - WINDOW_SLACK >= oldest_kept:
+            return "rds", None
+        if inst.archive:
+            return "objectstore", _archive_location(inst)
+        if inst.cloudwatch:
+            return "cloudwatch", None
+        raise WindowBeyondRetention(
+            f"{inst.id}: window starting {_iso(start)} is older than RDS keeps slow logs "
+            f"(rds_retention_hours={cfg.rds_retention_hours:g}) and neither 'archive' nor 'cloudwatch' is "
+            f"configured for it: nothing can read it (set one, or raise rds_retention_hours if your instance "
+            f"keeps logs longer)")
+
+
+def discover_instances(cfg: SlowLogConfig) -> list[Instance]:
+    """Instances whose RDS tags carry ``discover.tag`` (= ``discover.value``), so a new database is covered
+    without a deploy.
+
+    .. seealso:: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html
+    """
+    from airflow.providers.amazon.aws.hooks.rds import RdsHook
+
+    from rds_slowlog.airflow.config import Instance
+
+    d = cfg.discover
+    assert d is not None
+    client = RdsHook(aws_conn_id=d.aws_conn_id).conn
+    found = []
+    for page in client.get_paginator("describe_db_instances").paginate():
+        for db in page.get("DBInstances", []):
+            tags = {t.get("Key"): t.get("Value") for t in db.get("TagList", [])}
+            if d.tag not in tags or (d.value is not None and tags[d.tag] != d.value):
+                continue
+            engine = "postgres" if "postgres" in (db.get("Engine") or "") else "mysql"
+            if d.engine is not None and engine != d.engine:
+                continue
+            found.append(Instance(id=db["DBInstanceIdentifier"], engine=engine, source=d.source,
+                                  aws_conn_id=d.aws_conn_id, archive=d.archive, cloudwatch=d.cloudwatch,
+                                  cluster=db.get("DBClusterIdentifier") if d.source == "cloudwatch" else None))
+    log.info("discovered %d instance(s) tagged %s%s: %s", len(found), d.tag,
+             f"={d.value}" if d.value is not None else "", ", ".join(i.id for i in found))
+    return found
+
+
+# ------------------------------------------------------------------------------------------- stage
+
+class _Tee:
+    """A readable stream that copies what is read from ``inner`` into ``sink`` (the raw archive)."""
+
+    def __init__(self, inner: Any, sink: Any) -> None:
+        self.inner, self.sink = inner, sink
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        if data:
+            self.sink.write(data)
+        return data
+
+    def peek(self, n: int = 0) -> bytes:
+        return self.inner.peek(n)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class StageSlowLogOperator(BaseOperator):
+    """Download, parse and stage one instance-window (mapped over :class:`ListSlowLogFilesOperator`'s specs).
+
+    :param spec: one stage spec (templated: usually ``.expand(spec=...)``).
+    :param config_path: the DAG's JSON configuration (knobs, index prefix, PII mode).
+    :return: ``instance``, ``engine``, ``staging`` (URL), ``chunks`` (URLs), ``stats``, ``files``, the window.
+    :raises WindowNotSettled: an entry of the window may still be being written; Airflow's retry reads it whole.
+    """
+
+    template_fields: Sequence[str] = ("spec", "config_path")
+    ui_color = "#fdf2e8"
+
+    def __init__(self, *, spec: Any, config_path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.config_path = config_path
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from rds_slowlog.airflow.config import load_config
+        from rds_slowlog.stage import stage_window
+        from rds_slowlog.staging import join
+        from rds_slowlog.sources.base import LogFileRef
+
+        cfg = load_config(self.config_path)
+        spec = self.spec
+        inst = _instance_conf(spec)
+        context["slowlog_label"] = f"{spec['instance']} ({len(spec['files'])} file(s))"
+        _register_storage()
+        source = _open_source(spec["source"], inst, spec.get("location"))
+        refs = [LogFileRef.from_dict(d) for d in spec["files"]]
+        archive = _archive_location(inst) if spec["source"] == "rds" else None
+        run_id = context["run_id"] if "run_id" in context else "manual"
+        dag_id = context["dag"].dag_id if context.get("dag") is not None else "rds_slowlog"
+        reports: list[dict[str, Any]] = []
+        result = stage_window(
+            self._inputs(source, refs, inst, archive, reports), spec["staging"], instance=inst.id,
+            since=spec["window_start"], until=spec["window_end"], index_prefix=cfg.index_prefix,
+            store_query=cfg.store_query, cluster=inst.cluster, ingest_run_id=f"{dag_id}/{run_id}",
+            chunk_size=cfg.knobs.chunk_size, max_chunk_mb=cfg.knobs.max_buffer_size_mb,
+            memory_threshold_mb=cfg.knobs.memory_threshold_mb, log_time_zone=inst.log_time_zone,
+            history=True, meta={"dag_id": dag_id, "run_id": run_id, "source": spec["source"]})
+        for f in result.files:
+            self.log.info("parse %s: %d entr(y/ies) in the window, %d staged, %d left out (file still "
+                          "written), %s", f["source"], f["window_entries"], f["docs"], f["incomplete_left_out"],
+                          {k: v for k, v in f["parse"].items() if v and k not in ("source", "engine")})
+        stats = dict(result.stats)
+        self.log.info("staged %s [%s, %s): %s", inst.id, _iso(spec["window_start"]), _iso(spec["window_end"]),
+                      stats)
+        if stats["incomplete"]:
+            raise WindowNotSettled(
+                f"{inst.id}: {stats['incomplete']} entr(y/ies) of the window may still be being written "
+                f"(a file still appended to ended inside them); retrying reads them once they are whole")
+        losses = sum(r.get("lost_bytes", 0) for r in reports)
+        if losses:
+            self.log.warning("%s: %d byte(s) could not be downloaded (see the download reports above); the "
+                             "entries they belonged to are flagged", inst.id, losses)
+        return {
+            "instance": inst.id, "engine": inst.engine, "staging": spec["staging"],
+            "chunks": [join(spec["staging"], c.name) for c in result.manifest.chunks],
+            "chunk_docs": [c.docs for c in result.manifest.chunks],
+            "stats": stats, "files": [r.name for r in refs], "source": spec["source"],
+            "window_start": spec["window_start"], "window_end": spec["window_end"], "downloads": reports,
+        }
+
+    def _inputs(self, source: Any, refs: list[LogFileRef], inst: Instance, archive: str | None,
+                reports: list[dict[str, Any]]) -> Iterator[Any]:
+        import gzip
+
+        from rds_slowlog.stage import StageInput
+        from rds_slowlog.staging import filesystem, join
+
+        for ref in refs:
+            t0 = time.monotonic()
+            stream = source.open(ref)
+            sink = raw = None
+            # the raw archive: complete files only, under their RDS names (a growing or undated file is
+            # archived by a later run, once rotated)
+            base_name = ref.name.rsplit("/", 1)[-1]
+            if archive is not None and not ref.growing and base_name[-1:].isdigit():
+                fs, path = filesystem(join(archive, ref.name + ".gz"))
+                fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                raw = fs.open(path, "wb")
+                sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
+            try:
+                yield StageInput(ref.name, _Tee(stream, sink) if sink is not None else stream,  # type: ignore[arg-type]
+                                 inst.engine, growing=ref.growing)
+            finally:
+                stream.close()
+                if sink is not None:
+                    sink.close()
+                    raw.close()
+            report = stream.report.as_dict() if hasattr(stream, "report") else {}
+            report["seconds"] = round(time.monotonic() - t0, 3)
+            reports.append(report)
+            self.log.info("download %s: %s", ref.name, report)
+
+
+# ------------------------------------------------------------------------------------------- index
+
+def install_index_templates(config_path: str) -> dict[str, str]:
+    """Install the index templates once per run (idempotent: unchanged ones are not rewritten)."""
+    from rds_slowlog.airflow.config import load_config
+
+    cfg = load_config(config_path)
+    return _index_hook(cfg).install_templates(prefix=cfg.index_prefix)
+
+
+def plan_index_groups(stage_results: Sequence[Mapping[str, Any]], chunks_per_task: int,
+                      max_tasks: int = 1024) -> list[dict[str, Any]]:
+    """Cut the run's staged chunks into groups for the mapped index task: ``chunks_per_task`` each, more
+    per group when that would exceed ``max_tasks`` (Airflow's ``[core] max_map_length``)."""
+    chunks = [(r["instance"], c, n) for r in stage_results if r for c, n in zip(r["chunks"], r["chunk_docs"])]
+    if not chunks:
+        return []
+    per = max(chunks_per_task, -(-len(chunks) // max_tasks))
+    groups = []
+    for k in range(0, len(chunks), per):
+        part = chunks[k:k + per]
+        instances = sorted({i for i, _, _ in part})
+        label = f"{'+'.join(instances)}: {len(part)} chunk(s), group {len(groups) + 1}"
+        groups.append({"label": label, "chunks": [c for _, c, _ in part], "docs": sum(n for _, _, n in part),
+                       "instances": instances})
+    return groups
+
+
+class IndexSlowLogChunksOperator(BaseOperator):
+    """Bulk-index a group of staged chunks into Elasticsearch/OpenSearch (mapped over the planned groups).
+
+    :param group: ``{"label", "chunks": [URL…], "docs"}`` (templated; usually ``.expand(group=...)``).
+    :param config_path: the DAG's JSON configuration (search connection, knobs).
+    :return: the group's stats (``docs = indexed + failed + dead_lettered + not_attempted``).
+    :raises rds_slowlog.exceptions.IndexingError: a chunk failed (its stats and the total are logged first).
+    """
+
+    template_fields: Sequence[str] = ("group", "config_path")
+    ui_color = "#eafaf1"
+
+    def __init__(self, *, group: Any, config_path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.group = group
+        self.config_path = config_path
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from rds_slowlog.airflow.config import load_config
+        from rds_slowlog.exceptions import IndexingError
+        from rds_slowlog.indexing import ChunkIndexer
+        from rds_slowlog.stats import add, empty
+
+        cfg = load_config(self.config_path)
+        group = self.group
+        context["slowlog_label"] = group["label"]
+        _register_storage()
+        hook = _index_hook(cfg)
+        indexer = ChunkIndexer(hook.client, engine=hook.engine, options=_bulk_options(cfg))
+        total = empty()
+        try:
+            for url, stats in indexer.iter_chunks([(u, None) for u in group["chunks"]]):
+                self.log.info("indexed %s: %s", url.rsplit("/", 1)[-1], stats)
+        except IndexingError as e:
+            books = self._books(indexer, group)
+            self.log.error("%s; this task's books: %s", e, books)
+            raise
+        total = add(total, self._books(indexer, group))
+        ti = context.get("ti")
+        if total["updated"] and getattr(ti, "try_number", 1) == 1:
+            self.log.warning("%d document(s) replaced one with the same _id on a first try: this window was "
+                             "indexed before (a rerun), or its documents collide", total["updated"])
+        return dict(total)
+
+    @staticmethod
+    def _books(indexer: Any, group: Mapping[str, Any]) -> Any:
+        t = dict(indexer.totals)
+        t["docs"] = group["docs"]
+        t["not_attempted"] = t["docs"] - t["indexed"] - t["failed"] - t["dead_lettered"]
+        return t
+
+
+# ------------------------------------------------------------------------------------------- summarize
+
+class SummarizeSlowLogOperator(BaseOperator):
+    """Add the run's stats up, log its top classes, write run and history documents, emit the Asset event.
+
+    :param stage_results: the stage tasks' results (templated XComArg).
+    :param index_results: the index tasks' results (templated XComArg).
+    :param config_path: the DAG's JSON configuration.
+    :param top: classes logged in the digest.
+    """
+
+    template_fields: Sequence[str] = ("stage_results", "index_results", "config_path")
+    ui_color = "#f5eef8"
+
+    def __init__(self, *, stage_results: Any, index_results: Any, config_path: str, top: int = 10,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage_results = stage_results
+        self.index_results = index_results
+        self.config_path = config_path
+        self.top = top
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        import orjson
+
+        from rds_slowlog.airflow.config import load_config
+        from rds_slowlog.history import history_documents, run_document
+        from rds_slowlog.indexing import ChunkIndexer
+        from rds_slowlog.stats import add, empty
+        from rds_slowlog.staging import HISTORY, read_json
+
+        cfg = load_config(self.config_path)
+        _register_storage()
+        stages = [s for s in (self.stage_results or []) if s]
+        indexed = [r for r in (self.index_results or []) if r]
+        total = empty()
+        for s in stages:
+            total = add(total, s["stats"])
+        for r in indexed:
+            for k in ("indexed", "created", "updated", "failed", "dead_lettered", "retries"):
+                total[k] += r.get(k, 0)  # type: ignore[literal-required]
+        total["not_attempted"] = total["docs"] - total["indexed"] - total["failed"] - total["dead_lettered"]
+        if total["not_attempted"] or total["failed"]:
+            raise RuntimeError(f"the books do not balance: {total}")
+        dag_id = context["dag"].dag_id if context.get("dag") is not None else "rds_slowlog"
+        run_id = context.get("run_id", "manual")
+        docs: list[dict[str, Any]] = []
+        top: list[tuple[str, dict[str, Any]]] = []
+        for s in stages:
+            classes = read_json(s["staging"], HISTORY)
+            top += [(s["instance"], c) for c in classes]
+            docs += history_documents(classes, instance=s["instance"], engine=s["engine"],
+                                      window_start=s["window_start"], window_end=s["window_end"],
+                                      index_prefix=cfg.index_prefix)
+            docs.append(run_document(instance=s["instance"], window_start=s["window_start"],
+                                     window_end=s["window_end"], index_prefix=cfg.index_prefix, stats=s["stats"],
+                                     dag_id=dag_id, run_id=run_id, files=s["files"], sources=[s["source"]],
+                                     classes=len(classes)))
+        if docs:
+            hook = _index_hook(cfg)
+            lines = [orjson.dumps(d) for d in docs]
+            res = ChunkIndexer(hook.client, engine=hook.engine, options=_bulk_options(cfg)).index_lines(
+                lines, name="history+runs")
+            self.log.info("history and run documents: %s", res)
+        top.sort(key=lambda ic: -ic[1]["query_time_sum"])
+        lines_out = [f"{'rank':>4} {'instance':<20} {'query id':<32} {'count':>8} {'total s':>10} {'p95 s':>9}  "
+                     "fingerprint"]
+        for k, (inst, c) in enumerate(top[: self.top], 1):
+            p95 = c["query_time_p95"] if c["query_time_p95"] is not None else 0.0
+            lines_out.append(f"{k:>4} {inst:<20} {c['query_id']:<32} {c['count']:>8} {c['query_time_sum']:>10.4f} "
+                             f"{p95:>9.4f}  {c['fingerprint'][:80]}")
+        self.log.info("window stats: %s\ntop query classes by total Query_time:\n%s", dict(total),
+                      "\n".join(lines_out))
+        events = context.get("outlet_events")
+        if events is not None:
+            for outlet in self.outlets or []:
+                events[outlet].extra = {"window_start": _iso(stages[0]["window_start"]) if stages else None,
+                                        "docs": total["docs"], "instances": [s["instance"] for s in stages]}
+        return {"stats": dict(total), "instances": [s["instance"] for s in stages],
+                "top": [{"instance": i, **{k: c[k] for k in ("query_id", "fingerprint", "count", "query_time_sum",
+                                                               "query_time_p95")}} for i, c in top[: self.top]]}
+
+
+# ------------------------------------------------------------------------------------------- retention
+
+class SlowLogRetentionOperator(BaseOperator):
+    """Remove the window's staging and delete indices older than ``retention_days``.
+
+    :param stage_results: the stage tasks' results (their staging URLs are removed).
+    :param config_path: the DAG's JSON configuration (``retention_days``, index prefix).
+    :param logical_now: templated reference time for the age (default: the window's end).
+    """
+
+    template_fields: Sequence[str] = ("stage_results", "config_path", "logical_now")
+
+    def __init__(self, *, stage_results: Any, config_path: str, logical_now: str = "{{ data_interval_end }}",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage_results = stage_results
+        self.config_path = config_path
+        self.logical_now = logical_now
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from rds_slowlog.airflow.config import load_config
+        from rds_slowlog.staging import filesystem
+
+        cfg = load_config(self.config_path)
+        _register_storage()
+        removed = []
+        for s in self.stage_results or []:
+            if not s:
+                continue
+            fs, path = filesystem(s["staging"])
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+                removed.append(s["staging"])
+        deleted = delete_old_indices(_index_hook(cfg), cfg.index_prefix, cfg.retention_days,
+                                     _epoch(self.logical_now))
+        self.log.info("removed staging %s; deleted %d index(es) older than %d day(s): %s", removed, len(deleted),
+                      cfg.retention_days, deleted)
+        return {"staging_removed": removed, "indices_deleted": deleted}
+
+
+def delete_old_indices(hook: Any, prefix: str, days: int, now: float) -> list[str]:
+    """Delete ``<prefix>-<engine>-YYYY.MM.DD`` indices (and monthly history/run indices) older than ``days``."""
+    import re
+
+    from rds_slowlog.search import raw_request
+
+    status, body = raw_request(hook.client, hook.engine, "GET", f"/_cat/indices/{prefix}-*",
+                               params={"format": "json", "h": "index"})
+    if status == 404:
+        return []
+    if status != 200:
+        raise RuntimeError(f"listing {prefix}-* indices failed: HTTP {status}: {body}")
+    cutoff = now - days * 86400
+    daily = re.compile(re.escape(prefix) + r"-(?:mysql|postgres)-(\d{4})\.(\d\d)\.(\d\d)")
+    monthly = re.compile(re.escape(prefix) + r"-(?:history-(?:mysql|postgres)|runs)-(\d{4})\.(\d\d)")
+    old = []
+    for row in body or []:
+        name = row.get("index", "")
+        m = daily.fullmatch(name)
+        if m is not None:
+            end = datetime(*map(int, m.groups()), tzinfo=timezone.utc).timestamp() + 86400
+        else:
+            m = monthly.fullmatch(name)
+            if m is None:
+                continue
+            y, mo = map(int, m.groups())
+            end = datetime(y + (mo == 12), mo % 12 + 1, 1, tzinfo=timezone.utc).timestamp()
+        if end <= cutoff:
+            old.append(name)
+    for name in old:
+        raw_request(hook.client, hook.engine, "DELETE", f"/{name}")
+    return sorted(old)

@@ -1,0 +1,45 @@
+"""Run the hourly DAG once with ``dag.test()`` in this (fresh) interpreter and print what happened as JSON.
+
+Used by tests/airflow/test_dag.py through a subprocess, because Airflow reads its settings (AIRFLOW_HOME, the
+SQLite metadata database, connections from ``AIRFLOW_CONN_*``) once per interpreter.
+
+    python dagtest_runner.py DAGS_DIR LOGICAL_DATE
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+
+def main(dags_dir: str, logical_date: str) -> int:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=dags_dir)
+    if bag.import_errors:
+        print(json.dumps({"import_errors": {k: str(v) for k, v in bag.import_errors.items()}}))
+        return 2
+    dag = bag.get_dag("rds_slowlog_hourly")
+    run = dag.test(logical_date=datetime.fromisoformat(logical_date))
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    out: dict = {"state": str(run.state), "data_interval_start": run.data_interval_start.isoformat(),
+                 "data_interval_end": run.data_interval_end.isoformat(), "tis": [], "xcom": {}}
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id,
+                                                 TaskInstance.run_id == run.run_id).all()
+        for ti in tis:
+            out["tis"].append({"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
+                               "try_number": ti.try_number, "label": ti.rendered_map_index})
+        for x in session.query(XComModel).filter(XComModel.dag_id == dag.dag_id,
+                                                 XComModel.run_id == run.run_id,
+                                                 XComModel.key == "return_value").all():
+            out["xcom"].setdefault(x.task_id, {})[str(x.map_index)] = x.value
+    print("DAGTEST-RESULT " + json.dumps(out, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
