@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from refusing_server import RefusingServer
 
 from rds_slowlog.search import build_client, refused_status
 from rds_slowlog.target import Target, TargetError, TargetRefused, detect_target_type, parse_target, redact
@@ -95,45 +95,9 @@ def test_any_password_round_trips_and_is_never_shown(user: str, password: str, h
 
 # ------------------------------------------------------------------------------------------ what libraries say
 
-class _Recorder:
-    """An HTTP server that answers 401 to everything and keeps each request's Authorization header."""
-
-    def __init__(self) -> None:
-        self.auth: list[str] = []
-        rec = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def _answer(self) -> None:
-                rec.auth.append(self.headers.get("Authorization", ""))
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                data = b'{"error":{"type":"security_exception","reason":"unable to authenticate"},"status":401}'
-                self.send_response(401)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_HEAD = _answer
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
-def recorder() -> Iterator[_Recorder]:
-    r = _Recorder()
+def recorder() -> Iterator[RefusingServer]:
+    r = RefusingServer(401)
     yield r
     r.close()
 
@@ -152,7 +116,7 @@ def _basic(user: str, password: str) -> str:
 
 
 @pytest.mark.parametrize("engine", ["elasticsearch", "opensearch"])
-def test_clients_get_the_password_split_at_the_last_at_and_never_show_it(engine: str, recorder: _Recorder,
+def test_clients_get_the_password_split_at_the_last_at_and_never_show_it(engine: str, recorder: RefusingServer,
                                                                           closed_port: int) -> None:
     url = f"http://elastic:{SECRET}@127.0.0.1:{recorder.port}"
     client = build_client(engine, url, http_compress=False, timeout=5)
@@ -173,7 +137,7 @@ def test_clients_get_the_password_split_at_the_last_at_and_never_show_it(engine:
         assert "SEC" not in text and "RET" not in text
 
 
-def test_detection_sends_the_whole_password_and_says_401(recorder: _Recorder) -> None:
+def test_detection_sends_the_whole_password_and_says_401(recorder: RefusingServer) -> None:
     url = f"http://elastic:{SECRET}@127.0.0.1:{recorder.port}"
     with pytest.raises(TargetRefused) as info:
         detect_target_type(url, username=None, password=None, api_key=None)

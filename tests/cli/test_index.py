@@ -7,14 +7,13 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
 import pytest
+from refusing_server import RefusingServer
 from search_fixtures import (SAMPLE_LOGS, count, delete_indices, engine_url, es_url, make_client,  # noqa: F401
                              os_url, prefix)
 
@@ -211,46 +210,6 @@ def test_wrong_api_key_says_authentication_failed(es_url: str, prefix: str, extr
     assert key not in out + err and "wrong-key-value" not in out + err
 
 
-class _Forbidding:
-    """Answers every request 403 the way a server whose user lacks a privilege does (optionally with the
-    ``X-elastic-product`` header Elasticsearch puts on every answer), and counts the requests."""
-
-    def __init__(self, product_header: bool) -> None:
-        self.requests: list[str] = []
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def _answer(self) -> None:
-                gate.requests.append(f"{self.command} {self.path}")
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                data = (b'{"error":{"type":"security_exception","reason":"action is unauthorized for user"},'
-                        b'"status":403}')
-                self.send_response(403)
-                if product_header:
-                    self.send_header("X-elastic-product", "Elasticsearch")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_HEAD = _answer
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.parametrize("product_header,extra,last", [
     (False, [], r"GET /"),                                                        # detection refused
     (True, [], r"GET /_component_template/.*"),                                   # detected, templates refused
@@ -260,7 +219,7 @@ class _Forbidding:
 ])
 def test_forbidden_says_not_authorised(product_header: bool, extra: list[str], last: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    server = _Forbidding(product_header)
+    server = RefusingServer(403, product_header)
     try:
         rc = _run([SAMPLES[0], "--target", f"http://user:SECRET@127.0.0.1:{server.port}", *extra,
                    "--es-retry-count", "0", "--no-http-compress"])

@@ -70,6 +70,12 @@ def _epoch(value: Any) -> float:
     return dt.timestamp()
 
 
+def _dag_id(context: Any) -> str:
+    """The running DAG's id (staging paths and run documents are keyed by it)."""
+    dag = context.get("dag")
+    return dag.dag_id if dag is not None else "rds_slowlog"
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -182,7 +188,7 @@ class ListSlowLogFilesOperator(BaseOperator):
         instances = list(cfg.instances)
         if cfg.discover is not None:
             instances += [i for i in discover_instances(cfg) if i.id not in {x.id for x in instances}]
-        dag_id = context["dag"].dag_id if context.get("dag") is not None else "rds_slowlog"
+        dag_id = _dag_id(context)
         specs = []
         for inst in instances:
             kind, location = self._choose_source(inst, cfg, start)
@@ -303,7 +309,7 @@ class StageSlowLogOperator(BaseOperator):
         refs = [LogFileRef.from_dict(d) for d in spec["files"]]
         archive = _archive_location(inst) if spec["source"] == "rds" else None
         run_id = context["run_id"] if "run_id" in context else "manual"
-        dag_id = context["dag"].dag_id if context.get("dag") is not None else "rds_slowlog"
+        dag_id = _dag_id(context)
         reports: list[dict[str, Any]] = []
         result = stage_window(
             self._inputs(source, refs, inst, archive, reports), spec["staging"], instance=inst.id,
@@ -417,7 +423,6 @@ class IndexSlowLogChunksOperator(BaseOperator):
         from rds_slowlog.airflow.config import load_config
         from rds_slowlog.exceptions import IndexingError
         from rds_slowlog.indexing import ChunkIndexer
-        from rds_slowlog.stats import add, empty
 
         cfg = load_config(self.config_path)
         group = self.group
@@ -425,23 +430,21 @@ class IndexSlowLogChunksOperator(BaseOperator):
         _register_storage()
         hook = _index_hook(cfg)
         indexer = ChunkIndexer(hook.client, engine=hook.engine, options=_bulk_options(cfg))
-        total = empty()
         try:
             for url, stats in indexer.iter_chunks([(u, None) for u in group["chunks"]]):
                 self.log.info("indexed %s: %s", url.rsplit("/", 1)[-1], stats)
         except IndexingError as e:
-            books = self._books(indexer, group)
-            self.log.error("%s; this task's books: %s", e, books)
+            self.log.error("%s; this task's books: %s", e, self._books(indexer, group))
             raise
-        total = add(total, self._books(indexer, group))
-        ti = context.get("ti")
-        if total["updated"] and getattr(ti, "try_number", 1) == 1:
+        total = self._books(indexer, group)
+        if total["updated"] and getattr(context.get("ti"), "try_number", 1) == 1:
             self.log.warning("%d document(s) replaced one with the same _id on a first try: this window was "
                              "indexed before (a rerun), or its documents collide", total["updated"])
-        return dict(total)
+        return total
 
     @staticmethod
-    def _books(indexer: Any, group: Mapping[str, Any]) -> Any:
+    def _books(indexer: Any, group: Mapping[str, Any]) -> dict[str, Any]:
+        """What the indexer answered for, against the group's staged documents (the rest: not attempted)."""
         t = dict(indexer.totals)
         t["docs"] = group["docs"]
         t["not_attempted"] = t["docs"] - t["indexed"] - t["failed"] - t["dead_lettered"]
@@ -492,7 +495,7 @@ class SummarizeSlowLogOperator(BaseOperator):
         total["not_attempted"] = total["docs"] - total["indexed"] - total["failed"] - total["dead_lettered"]
         if total["not_attempted"] or total["failed"]:
             raise RuntimeError(f"the books do not balance: {total}")
-        dag_id = context["dag"].dag_id if context.get("dag") is not None else "rds_slowlog"
+        dag_id = _dag_id(context)
         run_id = context.get("run_id", "manual")
         docs: list[dict[str, Any]] = []
         top: list[tuple[str, dict[str, Any]]] = []

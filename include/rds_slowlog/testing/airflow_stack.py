@@ -1166,27 +1166,26 @@ class AirflowStack:
             lo, hi = bf["from_date"], bf["to_date"]
             return [r for r in all_runs if r["run_type"] == "backfill" and lo <= (r.get("logical_date") or "") <= hi]
 
+    def _upsert(self, collection: str, key: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST`` to a collection, or ``PATCH`` the object when it exists already (409)."""
+        try:
+            return self._obj("POST", collection, body)
+        except AirflowApiError as e:
+            if e.status != 409:
+                raise
+            return self._obj("PATCH", f"{collection}/{_q(key)}", body)
+
     def create_pool(self, name: str, slots: int, description: str = "",
                     include_deferred: bool = False) -> dict[str, Any]:
         """Create or update a pool (``POST``, then ``PATCH`` if it exists): pools need no restart."""
         body = {"name": name, "slots": slots, "description": description, "include_deferred": include_deferred}
-        try:
-            return self._obj("POST", "pools", body)
-        except AirflowApiError as e:
-            if e.status != 409:
-                raise
-            return self._obj("PATCH", f"pools/{_q(name)}", body)
+        return self._upsert("pools", name, body)
 
     def set_variable(self, key: str, value: Any, description: str | None = None) -> dict[str, Any]:
         """Create or update a Variable; non-strings are stored as JSON (read them with ``deserialize_json``)."""
         body = {"key": key, "value": value if isinstance(value, str) else json.dumps(value),
                 "description": description}
-        try:
-            return self._obj("POST", "variables", body)
-        except AirflowApiError as e:
-            if e.status != 409:
-                raise
-            return self._obj("PATCH", f"variables/{_q(key)}", body)
+        return self._upsert("variables", key, body)
 
     def set_connection(self, conn_id: str, conn_type: str, **fields: Any) -> dict[str, Any]:
         """Create or update a connection in the DB (no restart needed, unlike ``AIRFLOW_CONN_*`` env vars).
@@ -1196,12 +1195,7 @@ class AirflowStack:
         if isinstance(fields.get("extra"), Mapping):
             fields["extra"] = json.dumps(fields["extra"])
         body = {"connection_id": conn_id, "conn_type": conn_type, **fields}
-        try:
-            return self._obj("POST", "connections", body)
-        except AirflowApiError as e:
-            if e.status != 409:
-                raise
-            return self._obj("PATCH", f"connections/{_q(conn_id)}", body)
+        return self._upsert("connections", conn_id, body)
 
     def status(self) -> dict[str, Any]:
         """What runs: ``{"components": {name: alive}, "health": ..., "unhealthy": [...], "url": ...}``."""
