@@ -96,3 +96,27 @@ def test_long_inserts_cost_their_head_and_share_a_shape() -> None:
     b = c.classify(f"INSERT INTO sbtest12(k,c,pad) VALUES {rows[1]}")
     assert a.tables == ("sbtest3",) and b.tables == ("sbtest12",) and a.query_id == b.query_id
     assert c.templates_computed == 1          # one shape: the head, cut back to its last whole row
+
+
+def test_every_shortcut_gives_what_the_full_table_pass_gives() -> None:
+    """The cached paths (digit key as shape, key → template, runs before the first string, rendered objects)
+    must name exactly the tables that ``table_key`` + ``table_template`` + ``render_tables`` name."""
+    import random
+
+    from rds_slowlog.fingerprint.classify import (_SQ_STRINGS, classifier_for, render_tables, table_key,
+                                                  table_template)
+
+    rng = random.Random(2)
+    for engine in ("mysql", "postgres"):
+        c = classifier_for(engine)
+        for _ in range(3000):
+            n = rng.randint(1, 12)
+            q = rng.choice([
+                f"INSERT INTO sbtest{n}(k,c) VALUES ({rng.randint(1, 9999)},'{rng.randint(1, 10**9)}-x')",
+                f"SELECT c FROM sbtest{n} WHERE c='{rng.randint(1, 99)}' AND id={rng.randint(1, 99)}",
+                f"SELECT '{n}' FROM t{n} JOIN u{rng.randint(1, 3)} ON a=1",
+                f"UPDATE db{n}.t{rng.randint(1, 4)} SET v='{n}a' WHERE id={n}",
+                f"select * from orders_2024_{n:02d} where id in ({', '.join(str(rng.randint(1, 99)) for _ in range(n))})",
+            ])
+            shape, runs = table_key(q, _SQ_STRINGS[engine])
+            assert c.classify(q).tables == render_tables(table_template(shape)[1], runs), q

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlparse
 from sqlparse import tokens as T
@@ -289,27 +289,26 @@ class Classifier:
         self._by_text: dict[str, QueryClass] = {}
         self._by_key: dict[str, QueryClass] = {}
         self._by_fingerprint: dict[str, QueryClass] = {}
-        self._templates: dict[str | bytes, tuple[str, tuple[TableTemplate, ...]]] = {}
+        self._templates: dict[str | bytes, tuple[str, tuple[TableTemplate, ...], int]] = {}
+        self._key_templates: dict[str, tuple[str, tuple[TableTemplate, ...], int]] = {}
+        self._rendered: dict[tuple[int, int, tuple[str, ...]], tuple[QueryClass, Any, QueryClass]] = {}
         self.classes_computed = 0
         self.fingerprints_computed = 0
         self.templates_computed = 0
 
-    @staticmethod
-    def _runs_needed(template: tuple[TableTemplate, ...]) -> int:
-        """How many of the text's digit runs the template's table names reach (0: the names are fixed)."""
-        need = 0
-        for t in template:
-            if t.__class__ is not str:
-                need = max(need, max(t[1]) + 1)  # type: ignore[index]
-        return need
-
-    def _template(self, shape: str) -> tuple[str, tuple[TableTemplate, ...]]:
+    def _template(self, shape: str) -> tuple[str, tuple[TableTemplate, ...], int]:
+        """``(statement type, table template, digit runs the table names reach)`` of a shape (cached)."""
         k: str | bytes = shape
         if len(shape) > MAX_TABLE_KEY_CHARS:
             k = hashlib.blake2b(shape.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         got = self._templates.get(k)
         if got is None:
-            got = table_template(shape)
+            kind, template = table_template(shape)
+            need = 0
+            for t in template:
+                if t.__class__ is not str:
+                    need = max(need, max(t[1]) + 1)  # type: ignore[index]
+            got = (kind, template, need)
             self.templates_computed += 1
             if len(self._templates) >= self._cache_size:
                 self._templates.clear()
@@ -323,18 +322,42 @@ class Classifier:
         key = self._cache_key(query) if self._cache_key is not None else None
         if key is not None and self._key_is_shape and "'" not in query:
             # the digit key of a text without strings is its table shape already: one pass, not two
-            kind, template = self._template(key)
-            need = self._runs_needed(template)
-            if not need:
-                tables = template  # type: ignore[assignment]   # no digits in any table name: the names
-            else:
+            kind, template, need = self._template(key)
+            if need == 1:
+                m = _DIGITS.search(query)
+                runs: tuple[str, ...] = (m.group(),) if m is not None else ()
+            elif need:
                 # only the digit runs up to the last one a table name holds (sbtest3 … id=5023: the first)
                 it = _DIGITS.finditer(query)
-                tables = render_tables(template, [next(it).group() for _ in range(need)])
+                runs = tuple(next(it).group() for _ in range(need))
+            else:
+                runs = ()
         else:
-            shape, runs = table_key(query, self._strings)
-            kind, template = self._template(shape)
-            tables = render_tables(template, runs)
+            # texts with strings: two texts with one digit key have one shape (digits never open or close a
+            # string), so the key finds the template; the runs are the text's own when all the needed ones
+            # come before its first string (sbtest3 … VALUES ('…')), else the full table_key pass decides
+            got = self._key_templates.get(key) if key is not None and self._key_is_shape else None
+            runs = None  # type: ignore[assignment]
+            if got is not None:
+                kind, template, need = got
+                if not need:
+                    runs = ()
+                else:
+                    quote = query.find("'")
+                    found = []
+                    for m in _DIGITS.finditer(query, 0, quote):
+                        found.append(m.group())
+                        if len(found) == need:
+                            runs = tuple(found)
+                            break
+            if runs is None:
+                shape, all_runs = table_key(query, self._strings)
+                kind, template, need = self._template(shape)
+                runs = tuple(all_runs[:need])
+                if key is not None and self._key_is_shape:
+                    if len(self._key_templates) >= min(self._cache_size, KEY_CACHE_SIZE):
+                        self._key_templates.clear()
+                    self._key_templates[key] = (kind, template, need)
         if key is not None:
             qc = self._by_key.get(key)
         if qc is None:
@@ -342,7 +365,7 @@ class Classifier:
             self.fingerprints_computed += 1
             qc = self._by_fingerprint.get(fp)
             if qc is None:
-                qc = QueryClass(fp, self._query_id(fp), self._short_id(fp), kind, tables)
+                qc = QueryClass(fp, self._query_id(fp), self._short_id(fp), kind, render_tables(template, list(runs)))
                 if len(self._by_fingerprint) >= self._cache_size:
                     self._by_fingerprint.clear()
                 self._by_fingerprint[fp] = qc
@@ -351,12 +374,24 @@ class Classifier:
                 if len(self._by_key) >= min(self._cache_size, KEY_CACHE_SIZE):
                     self._by_key.clear()
                 self._by_key[key] = qc
-        if tables != qc.tables:
-            qc = QueryClass(qc.fingerprint, qc.query_id, qc.short_id, qc.statement_type, tables)
+        # the object for this text: its class with its own tables, shared by every text whose tables are the
+        # same (sbtest1 … sbtest10: ten objects per class, not one per text). The value holds the key's
+        # objects, so their ids cannot be reused while the entry exists.
+        rkey = (id(qc), id(template), runs)
+        got = self._rendered.get(rkey)
+        if got is None:
+            tables = render_tables(template, list(runs)) if need else template
+            obj = qc if tables == qc.tables else QueryClass(qc.fingerprint, qc.query_id, qc.short_id,
+                                                            qc.statement_type, tables)  # type: ignore[arg-type]
+            if len(self._rendered) >= self._cache_size:
+                self._rendered.clear()
+            self._rendered[rkey] = (qc, template, obj)
+        else:
+            obj = got[2]
         if len(self._by_text) >= self._cache_size:
             self._by_text.clear()  # in place: classify_entries() holds a reference to this dict
-        self._by_text[query] = qc
-        return qc
+        self._by_text[query] = obj
+        return obj
 
     def classify_entries(self, entries: Iterable[Entry]) -> Iterator[tuple[Entry, QueryClass]]:
         """``(entry, classify(entry.query))`` for each entry, with the cache hit inlined.
