@@ -256,3 +256,30 @@ def test_instances_are_discovered_by_rds_tag(airflow_env, logs, tmp_path, client
         assert _count(client, prefix, "mysql-*") == expected(logs, "live-mariadb", H0 + 3600)
     finally:
         delete_indices(client, "elasticsearch", prefix)
+
+
+def test_a_window_past_rds_retention_is_read_from_the_raw_archive(airflow_env, logs, tmp_path, client) -> None:
+    """A first run archives the complete files it downloads (gzip, by their RDS names); once the window is older
+    than RDS keeps logs, the same window is read from that archive and gives the same documents."""
+    archive = (tmp_path / "archive").as_uri()
+    instances = [{"id": i, "engine": e, "archive": archive} for i, (_, e) in INSTANCES.items()]
+    dags, prefix = _dags(tmp_path, instances=instances)
+    try:
+        res = run_dag(airflow_env, dags, H0 + 2 * 3600)
+        assert res["state"] == "success", res["log"][-4000:]
+        names = sorted(p.name for p in (tmp_path / "archive").rglob("*.gz"))
+        assert "mysql-slowquery.log.2026-11-30.10.gz" in names and "postgresql.log.2026-11-30-11.gz" in names
+        want = {i: expected(logs, i, H0 + 3600) for i in INSTANCES}
+        first = (_count(client, prefix, "mysql-*"), _count(client, prefix, "postgres-*"))
+        assert first == (want["live-mariadb"], want["live-postgres"])
+        cfg = json.loads((dags / "rds_slowlog.json").read_text())
+        cfg["rds_retention_hours"] = 24
+        (dags / "rds_slowlog.json").write_text(json.dumps(cfg))
+        res = run_dag(airflow_env, dags, H0 + 2 * 3600)
+        assert res["state"] == "success", res["log"][-4000:]
+        assert [s["source"] for s in res["xcom"]["list_files"]["-1"]] == ["objectstore", "objectstore"]
+        s = res["xcom"]["summarize"]["-1"]["stats"]
+        assert s["updated"] == s["indexed"] == sum(want.values()) and s["created"] == 0   # the same ids
+        assert (_count(client, prefix, "mysql-*"), _count(client, prefix, "postgres-*")) == first
+    finally:
+        delete_indices(client, "elasticsearch", prefix)
