@@ -3,7 +3,8 @@
 with ``rds-slowlog index`` of the same file and a raw ``_bulk`` of the same documents.
 
 What runs, in this order, against the same Elasticsearch (each side into its own index prefix, each side's
-indices deleted before the next side starts):
+indices deleted before the next side starts; first a throwaway raw bulk of ``--warm-up-docs`` documents, so
+the first side measured does not pay alone for a JVM that may have just been started):
 
 1. **DAG**: the benchmark MariaDB log (``bench/make_logs.py``: real MariaDB + sysbench) with all its times moved
    into ONE past hour (:func:`~rds_slowlog.testing.logdata.spread_over_hours` with ``hours=1``), laid out as an
@@ -28,7 +29,7 @@ the raw side's count. Goals from the issue: the DAG >= 0.8x the CLI's end-to-end
 every task <= 256 MB.
 
     bench/dag_bench.py [--log FILE] [--limit-mb N] [--pool-slots N] [--chunks-per-index-task N]
-                       [--parallelism N] [--cli-http-compress|--no-cli-http-compress]
+                       [--parallelism N] [--cli-http-compress|--no-cli-http-compress] [--warm-up-docs N]
 
 The server comes from ES_URL, else a running ``scripts/search-engine.sh`` Elasticsearch is reused (and left
 running), else one is started (and stopped at the end). The whole run takes ~5-10 min on a 2-core machine.
@@ -214,7 +215,9 @@ class TaskSampler(threading.Thread):
             now = time.monotonic()
             with self.lock:
                 t = self.tasks.setdefault(ti_id, {"pid": pid, "first_rss_kib": st.get(b"VmRSS", 0), "hwm_kib": 0,
-                                                  "private_kib": 0, "cpu": 0.0, "first_seen": now})
+                                                  "private_kib": 0, "cpu": 0.0, "first_seen": now,
+                                                  "timeline": []})
+                t["timeline"].append((now, st.get(b"VmRSS", 0), priv or 0))
                 t["hwm_kib"] = max(t["hwm_kib"], st.get(b"VmHWM", 0))
                 t["private_kib"] = max(t["private_kib"], priv or 0)
                 t["cpu"] = max(t["cpu"], c)
@@ -248,18 +251,52 @@ def prepare_log(src: Path, hour: datetime, work: Path, limit_mb: float | None) -
     return path, work / "rds" / INSTANCE
 
 
-def count_entries(path: Path, since: float, until: float) -> tuple[int, int]:
-    """(entries in the file, entries written in the window) — the window must hold them all."""
+def count_entries(path: Path, since: float, until: float) -> tuple[int, int, float]:
+    """(entries in the file, entries written in the window, seconds of write time they span)."""
     from rds_slowlog.entry import in_window
     from rds_slowlog.pipeline import read_path
 
     run, stream = read_path(path, "mysql")
     n = k = 0
+    lo, hi = float("inf"), float("-inf")
     with stream:
         for e in run.entries:
             n += 1
             k += in_window(e.end_time, since, until)
-    return n, k
+            if e.end_time is not None:
+                lo, hi = min(lo, e.end_time), max(hi, e.end_time)
+    return n, k, hi - lo
+
+
+def warm_up(client: Any, url: str, log: Path, prefix: str, docs: int) -> float:
+    """A raw bulk of the log's first ``docs`` documents into a throwaway prefix, so the first side measured
+    does not pay for a cold JVM (the server may have just been started); seconds taken."""
+    import orjson
+
+    from rds_slowlog.documents import DocumentBuilder
+    from rds_slowlog.pipeline import Classifiers, classified, read_path
+    from rds_slowlog.staging import ChunkWriter
+    from rds_slowlog.templates import install_templates
+
+    base = tempfile.mkdtemp(prefix="rds-dag-bench-warm-")
+    try:
+        writer = ChunkWriter(base, chunk_size=5000)
+        builder = DocumentBuilder("warm-up", index_prefix=prefix)
+        run, stream = read_path(log, "mysql")
+        n = 0
+        with stream:
+            for e, qc in classified(run, Classifiers()):
+                writer.add(orjson.dumps(builder.action(e, qc), option=orjson.OPT_APPEND_NEWLINE))
+                n += 1
+                if n >= docs:
+                    break
+        writer.close()
+        install_templates(client, prefix=prefix, engine="elasticsearch")
+        secs = raw_bulk(url, raw_bodies(base, 1000))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        delete_all(client, prefix)
+    return secs
 
 
 # ------------------------------------------------------------------------------------------------ search
@@ -340,6 +377,23 @@ def log_phases(stack: AirflowStack, run_id: str, ti: dict[str, Any]) -> dict[str
     return out
 
 
+def task_log_tail(stack: AirflowStack, run_id: str, ti: dict[str, Any], chars: int = 4000) -> str:
+    """The end of a task's log file (for a failed task), events only."""
+    d = stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={ti['task_id']}"
+    if ti["map_index"] >= 0:
+        d = d / f"map_index={ti['map_index']}"
+    out = []
+    for f in sorted(d.glob("attempt=*.log")):
+        for line in f.read_text(errors="replace").splitlines():
+            try:
+                item = json.loads(line)
+                out.append(f"{item.get('timestamp', '')} {item.get('level', '')} {item.get('event', '')}"
+                           + (f"\n{item['error_detail']}" if item.get("error_detail") else ""))
+            except ValueError:
+                out.append(line)
+    return "\n".join(out)[-chars:]
+
+
 def run_config(prefix: str, staging: Path, chunks_per_task: int) -> dict[str, Any]:
     cfg = json.loads((ROOT / "dags" / "rds_slowlog.json").read_text())
     cfg.update({"instances": [{"id": INSTANCE, "engine": "mysql", "aws_conn_id": "aws_dagbench"}],
@@ -381,6 +435,10 @@ def dag_side(args: argparse.Namespace, work: Path, rds_root: Path, es_url: str, 
                 break
             time.sleep(1)
         say(f"the DAG's own scheduled run(s): {[(r['dag_run_id'], r['state']) for r in stack.runs(DAG_ID)]}")
+        for r in stack.runs(DAG_ID, run_type="scheduled", state="failed"):
+            for ti in stack.task_instances(DAG_ID, r["dag_run_id"]):
+                if ti["state"] == "failed":
+                    say(f"  (not ours) {ti['task_id']} failed:\n{task_log_tail(stack, r['dag_run_id'], ti, 1500)}")
         time.sleep(3)                              # let the machine settle after it
         sampler.start()
         start, end = window
@@ -414,9 +472,8 @@ def dag_side(args: argparse.Namespace, work: Path, rds_root: Path, es_url: str, 
         out["tis"] = tis
         if state != "success":
             for ti in tis:
-                if ti["state"] not in ("success", "skipped"):
-                    say(f"{ti['task_id']}[{ti['map_index']}] {ti['state']}:\n" + stack.task_log(
-                        DAG_ID, run_id, ti["task_id"], ti["try_number"] or 1, ti["map_index"])[-3000:])
+                if ti["state"] == "failed":
+                    say(f"{ti['task_id']}[{ti['map_index']}] {ti['state']}:\n{task_log_tail(stack, run_id, ti)}")
         out["es_docs"] = count_docs(client, f"{prefix}-mysql-*")
         out["es_runs"] = count_docs(client, f"{prefix}-runs-*")
         out["es_history"] = count_docs(client, f"{prefix}-history-*")
@@ -444,7 +501,8 @@ def cli_side(args: argparse.Namespace, log: Path, staging: Path, es_url: str, pr
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
     err: list[str] = []
-    reader_err = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader_err = threading.Thread(target=lambda: err.append(proc.stderr.read()),  # type: ignore[union-attr]
+                                  daemon=True)
     reader_err.start()
 
     def read_out() -> None:
@@ -498,7 +556,8 @@ def report(args: argparse.Namespace, meta: dict[str, Any], dag: dict[str, Any], 
     print(f"\nrds-slowlog DAG benchmark — {cores} cores, python {sys.version.split()[0]}, load at start "
           f"{meta['load'][0]:.2f} / {meta['load'][1]:.2f} / {meta['load'][2]:.2f} (1/5/15 min)")
     print(f"input: {meta['src']} ({meta['mib']:.0f} MiB, {meta['entries']} entries) moved into the window "
-          f"[{meta['window'][0]:%Y-%m-%dT%H:%M}Z, +1 h): {meta['in_window']} entries in it")
+          f"[{meta['window'][0]:%Y-%m-%dT%H:%M}Z, +1 h): {meta['in_window']} entries in it, their write times "
+          f"spanning {meta['span']:.0f} s")
     print(f"DAG: {DAG_ID} (dags/rds_slowlog_hourly.py), LocalExecutor, parallelism {args.parallelism}, pool "
           f"rds_slowlog_search {args.pool_slots} slots, knobs default but chunks_per_index_task "
           f"{args.chunks_per_index_task}; ES connection without http_compress (the provider's default)")
@@ -509,7 +568,7 @@ def report(args: argparse.Namespace, meta: dict[str, Any], dag: dict[str, Any], 
 
     # side by side
     print(f"\n  {'side':<52} {'wall s':>8} {'docs':>8} {'docs/s':>8} {'vs CLI':>7} {'peak RSS':>9}  "
-          f"{'machine CPU s':>13} {'ES CPU s':>8}  notes")
+          f"{'machine CPU s':>13} {'ES CPU s':>8}  notes (machine CPU: every process here, others' too)")
     base = cli_docs / cli["wall"] if cli["wall"] else None
 
     def side(name: str, wall: float, n: int, rss: float | None, busy: float | None, es: float | None,
@@ -533,15 +592,18 @@ def report(args: argparse.Namespace, meta: dict[str, Any], dag: dict[str, Any], 
          f"1 keep-alive connection, 1 request in flight, {raw['mb']:.0f} MB NDJSON built before the clock")
 
     ratio = (docs / dag["wall"]) / base if base else 0.0
-    print(f"\n  goal DAG >= {RATIO_GOAL}x CLI end to end: {ratio:.2f}x -> {'met' if ratio >= RATIO_GOAL else 'MISSED'}; "
-          f"goal peak RSS of every task <= {RSS_GOAL_MB:.0f} MB: largest {task_peak:.0f} MB -> "
+    others = "".join(f" (vs the CLI {'with' if c['compress'] else 'without'} http_compress: "
+                     f"{c['wall'] / dag['wall']:.2f}x)" for c in clis[1:])
+    print(f"\n  goal DAG >= {RATIO_GOAL}x CLI end to end: {ratio:.2f}x -> {'met' if ratio >= RATIO_GOAL else 'MISSED'}"
+          f"{others}; goal peak RSS of every task <= {RSS_GOAL_MB:.0f} MB: largest {task_peak:.0f} MB -> "
           f"{'met' if task_peak <= RSS_GOAL_MB else 'MISSED'}")
 
     # per task instance
-    print(f"\n  per task instance (s; 'ready->queued' = the scheduler, 'queued->start' = the executor handing it to "
-          f"a worker process;\n  start->end = the task's life in its process = pre (DAG file parsed in the worker) + "
+    print(f"\n  per task instance (s; 'sched->queued' = the scheduler, including the wait for a pool slot; "
+          f"'queued->start' = the executor handing it to a worker process;\n  start->end = the task's life in its "
+          f"process = pre (DAG file parsed in the worker) + "
           f"body (execute) + post (XCom push) + rest (reporting the state, process exit); RSS in MB)")
-    print(f"  {'task [map index]':<44} {'ready->queued':>13} {'queued->start':>13} {'start->end':>10} {'pre':>5} "
+    print(f"  {'task [map index]':<44} {'sched->queued':>13} {'queued->start':>13} {'start->end':>10} {'pre':>5} "
           f"{'body':>6} {'post':>5} {'rest':>5} {'body%':>5} {'CPU s':>6} {'peak RSS':>8} {'at fork':>7} "
           f"{'private':>7} {'XCom RSS':>8}  docs")
     t_trig = ts(run.get("queued_at")) or ts(run.get("start_date"))
@@ -560,7 +622,8 @@ def report(args: argparse.Namespace, meta: dict[str, Any], dag: dict[str, Any], 
         pct = f"{100 * body / dur:4.0f}%" if (body is not None and dur) else f"{'-':>5}"
         xrss = stats.get("peak_rss_mb") if isinstance(stats, dict) else None
         n = stats.get("docs") if isinstance(stats, dict) else None
-        print(f"  {name:<44} {f1((q - sch) if (q and sch) else None, 13, 2)} {f1((s - q) if (q and s) else None, 13, 2)} "
+        print(f"  {name:<44} {f1((q - sch) if (q and sch) else None, 13, 2)} "
+              f"{f1((s - q) if (q and s) else None, 13, 2)} "
               f"{f1(dur, 10, 2)} {f1(ph.get('pre'), 5, 2)} {f1(body, 6, 2)} {f1(ph.get('post'), 5, 2)} "
               f"{f1(rest, 5, 2)} {pct} {f1(sm.get('cpu'), 6)} "
               f"{f1(sm.get('hwm_kib', 0) / 1024 if sm else None, 8, 0)} "
@@ -587,6 +650,13 @@ def report(args: argparse.Namespace, meta: dict[str, Any], dag: dict[str, Any], 
     durs = [ts(t["end_date"]) - ts(t["start_date"]) for t in idx if t.get("start_date") and t.get("end_date")]
     bodies = [t["phases"]["body"] for t in idx if (t.get("phases") or {}).get("body") is not None]
     qs = [ts(t["start_date"]) - ts(t["queued_when"]) for t in tis if t.get("queued_when") and t.get("start_date")]
+    isp0 = span("index")
+    if durs and isp0 and len(idx) > args.pool_slots:
+        idle = args.pool_slots * (isp0[1] - isp0[0]) - sum(durs)
+        print(f"  pool: {args.pool_slots} slots x index span {isp0[1] - isp0[0]:.1f} s - task time {sum(durs):.1f} s = "
+              f"{idle:.1f} slot-seconds idle: <= {idle / (len(idx) - args.pool_slots):.2f} s per hand-over of a slot "
+              f"from a finished index task to the next (scheduler loop + executor + process start; an upper bound: "
+              f"the tail, where one slot has nothing left, is in it too)")
     if durs:
         print(f"  index tasks: {len(idx)} x ~{statistics.mean(durs):.1f} s (start->end), body ~"
               f"{statistics.mean(bodies) if bodies else float('nan'):.1f} s: per-task overhead outside the body "
@@ -607,6 +677,20 @@ def report(args: argparse.Namespace, meta: dict[str, Any], dag: dict[str, Any], 
         reports = ", ".join(f"{d.get('method')} {d.get('bytes')} B in {d.get('seconds')} s" for d in dl)
         print(f"  stage: download+parse+stage {stage['xcom']['stats'].get('seconds')} s in one streaming pass "
               f"(download report: {reports})")
+    if stage and stage["sample"].get("timeline"):
+        tl = stage["sample"]["timeline"]
+        t0_, t1_ = tl[0][0], tl[-1][0]
+        pts = []
+        for frac in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
+            t_, r_, p_ = min(tl, key=lambda x: abs(x[0] - (t0_ + frac * (t1_ - t0_))))
+            pts.append(f"{frac:.0%} {r_ / 1024:.0f}/{p_ / 1024:.0f}")
+        print(f"  stage RSS/private MB over its life: {', '.join(pts)}")
+        from rds_slowlog.documents import OCCURRENCE_HORIZON
+
+        if meta["span"] < OCCURRENCE_HORIZON:
+            print(f"  (the log's {meta['entries']} entries lie within {meta['span']:.0f} s of write time, inside the "
+                  f"{OCCURRENCE_HORIZON:.0f}-s id-numbering horizon: the document builder keeps one occurrence key "
+                  f"per entry for the whole stage)")
     comp = dag["component_cpu"]
     print(f"  CPU during the DAG run: machine {dag['busy']:.1f} s of {dag['wall'] * (cores or 1):.0f} available; "
           f"task processes {sum(t['sample'].get('cpu', 0.0) for t in tis):.1f} s; LocalExecutor workers "
@@ -636,6 +720,9 @@ def main() -> int:
     ap.add_argument("--parallelism", type=int, default=4, help="Airflow [core] parallelism (LocalExecutor workers)")
     ap.add_argument("--cli-http-compress", action=argparse.BooleanOptionalAction, default=None,
                     help="run the CLI with (or without) http_compress; default: both, defaults first")
+    ap.add_argument("--warm-up-docs", type=int, default=200_000,
+                    help="documents bulk-indexed (and deleted) before the first side, so that side does not pay for "
+                         "a cold JVM (JIT) alone (default %(default)s)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for the DAG run")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -652,7 +739,7 @@ def main() -> int:
     client = build_client("elasticsearch", url, http_compress=False, timeout=120)
     es_pid = find_es_pid()
     tag = uuid.uuid4().hex[:6]
-    prefixes = {"dag": f"dagbench-{tag}-dag", "cli": f"dagbench-{tag}-cli"}
+    prefixes = {"dag": f"dagbench-{tag}-dag", "cli": f"dagbench-{tag}-cli", "warm": f"dagbench-{tag}-warm"}
     work = Path(tempfile.mkdtemp(prefix="rds-dag-bench-", dir="/tmp"))
     os.chmod(work, 0o755)
     t_all = time.monotonic()
@@ -660,10 +747,13 @@ def main() -> int:
         say(f"moving {args.log} into [{window[0]:%Y-%m-%dT%H:%M}Z, +1 h) under {work}")
         moved, rds_root = prepare_log(args.log, window[0], work, args.limit_mb)
         meta["mib"] = moved.stat().st_size / (1 << 20)
-        meta["entries"], meta["in_window"] = count_entries(moved, window[0].timestamp(), window[1].timestamp())
+        meta["entries"], meta["in_window"], meta["span"] = count_entries(moved, window[0].timestamp(),
+                                                                          window[1].timestamp())
         if meta["in_window"] != meta["entries"]:
             say(f"WARNING: only {meta['in_window']} of {meta['entries']} entries fall in the window")
 
+        say(f"warming Elasticsearch up ({args.warm_up_docs} documents, raw, into {prefixes['warm']}-*)")
+        say(f"warm-up took {warm_up(client, url, moved, prefixes['warm'], args.warm_up_docs):.1f} s")
         say("DAG side: starting the Airflow stack")
         dag = dag_side(args, work, rds_root, url, prefixes["dag"], window, client, es_pid)
         say(f"DAG run {dag['run_id']}: {dag['state']} in {dag['wall']:.1f} s; {dag['es_docs']} docs in its index")
