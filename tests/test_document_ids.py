@@ -85,4 +85,14 @@ def test_memory_is_bounded_by_the_horizon() -> None:
     b = DocumentBuilder("db-1")
     for k in range(20000):
         b.doc_id(_entry(1000.0 + k * 0.1, f"SELECT {k}"))
-    assert len(b._occ) <= OCCURRENCE_HORIZON / 0.1 + 2
+    assert len(b._series[0].counts) <= (OCCURRENCE_HORIZON + 2) / 0.1
+
+
+def test_late_entries_are_bounded_too_and_stay_distinct() -> None:
+    """A clock that jumped back an hour: the late series numbers (and forgets) like the main one."""
+    b = DocumentBuilder("db-1")
+    ids = [b.doc_id(_entry(5000.0 + k * 0.1)) for k in range(100)]
+    ids += [b.doc_id(_entry(1000.0 + k * 0.01)) for k in range(20000)]          # an hour back, then onwards
+    ids += [b.doc_id(_entry(1000.0 + k * 0.01)) for k in range(50)]             # and again, identical
+    assert len(set(ids)) == len(ids)
+    assert max(len(x.counts) for x in b._series[1:]) <= (OCCURRENCE_HORIZON + 2) / 0.01

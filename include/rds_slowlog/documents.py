@@ -14,11 +14,12 @@ between adjacent seconds under concurrency.
 Why this gives the same ids on every read of a window, however its files are grouped: identical tuples
 share a write time, hence a window, and the n-th of them gets n whatever else is around it — so one
 builder per instance-window (the window's files read in order, see
-:func:`rds_slowlog.pipeline.stage_window`) always numbers them alike, while one builder per file would
+:func:`rds_slowlog.stage.stage_window`) always numbers them alike, while one builder per file would
 not (a second's pings may straddle an hourly rotation). Memory stays bounded: tuples whose write time is
-more than :data:`OCCURRENCE_HORIZON` seconds behind the newest one seen are forgotten; an entry that
-arrives that late (a clock that jumped back) is numbered in a separate ``late`` series, so it can never
-take the id of an earlier entry.
+more than :data:`OCCURRENCE_HORIZON` seconds behind the newest one seen are forgotten (identical entries share
+a write second; MariaDB's ``# Time:`` only goes back and forth by one); an entry that
+arrives that late (a clock that jumped back) is numbered in a separate ``late`` series (and one later still
+in another), so it can never take the id of an earlier entry.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from rds_slowlog.fingerprint.classify import QueryClass
 
 DEFAULT_MAX_QUERY_CHARS: Final = 65536
 #: Seconds of write time over which identical entries are numbered (see the module docstring).
-OCCURRENCE_HORIZON: Final = 300.0
+OCCURRENCE_HORIZON: Final = 10.0
 DEFAULT_INDEX_PREFIX: Final = "rds-slowlog"
 
 # MySQL attribute → field under ``mysql.slowlog`` (Filebeat names); values in seconds get ``.sec``.
@@ -149,6 +150,45 @@ def _reject(slowlog: dict[str, Any], path: str, value: Any) -> None:
         slowlog["flags"] = [*flags, flag]
 
 
+class _Numbering:
+    """How many times each tuple was seen, for tuples written within :data:`OCCURRENCE_HORIZON` of the newest.
+
+    Kept small because a busy instance writes tens of thousands of entries a second: a tuple is an int (the
+    hash of its digest — a collision only shifts a number, the id still hashes the whole tuple), and tuples
+    are forgotten a whole write-second at a time.
+    """
+
+    __slots__ = ("counts", "seconds", "order", "newest", "horizon")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.seconds: dict[int, list[int]] = {}   # write-second → keys first seen in it
+        self.order: deque[int] = deque()           # those seconds, in the order they first came
+        self.newest = float("-inf")
+        self.horizon = float("-inf")
+
+    def next(self, key: int, t: float | None) -> int:
+        counts = self.counts
+        n = counts.get(key, 0)
+        counts[key] = n + 1
+        if n or t is None:
+            return n
+        sec = int(t)
+        bucket = self.seconds.get(sec)
+        if bucket is None:
+            bucket = self.seconds[sec] = []
+            self.order.append(sec)
+        bucket.append(key)
+        if t > self.newest:
+            self.newest = t
+            horizon = self.horizon = t - OCCURRENCE_HORIZON
+            order = self.order
+            while order and order[0] + 1 <= horizon:
+                for k in self.seconds.pop(order.popleft()):
+                    del counts[k]
+        return n
+
+
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
     node = doc
     parts = dotted.split(".")
@@ -178,13 +218,8 @@ class DocumentBuilder:
         self.max_query_chars = max_query_chars
         self.store_query = store_query
         self.ingest_run_id = ingest_run_id or uuid.uuid4().hex
-        # occurrence numbers (see the module docstring): tuple digest → times seen, with the tuples in the
-        # order they were first seen (for forgetting old write times) and the numbers of late entries
-        self._occ: dict[bytes, int] = {}
-        self._occ_order: deque[tuple[float, bytes]] = deque()
-        self._occ_late: dict[bytes, int] = {}
-        self._newest: float = float("-inf")
-        self._horizon: float = float("-inf")
+        # occurrence numbers (see the module docstring): the main series, then one more per clock jump back
+        self._series: list[_Numbering] = [_Numbering()]
         self._index_cache: dict[tuple[str, int], str] = {}
         self._sources: dict[tuple[str | None, str | None], dict[str, str]] = {}
         kinds = _field_kinds()
@@ -200,25 +235,20 @@ class DocumentBuilder:
         t = e.end_time
         h.update(f"{self.instance}\x1f{e.engine}\x1f{t!r}\x1f{e.thread_id}\x1f{e.duration!r}\x1f".encode())
         h.update(e.query_bytes())
-        key = h.digest()
-        if t is not None and t < self._horizon:
-            n = self._occ_late.get(key, 0)
-            self._occ_late[key] = n + 1
+        series = self._series
+        k = 0
+        if t is not None:
+            while k < len(series) and t < series[k].horizon:
+                k += 1   # too late for this series' memory: numbered in the next one
+            if k == len(series):
+                series.append(_Numbering())
+        n = series[k].next(hash(h.digest()), t)
+        if k == 1:
             h.update(b"\x1flate%d" % n)
-            return h.hexdigest()
-        occ = self._occ
-        n = occ.get(key, 0)
-        occ[key] = n + 1
-        if n:
+        elif k:
+            h.update(b"\x1flate%d.%d" % (k, n))
+        elif n:
             h.update(b"\x1f%d" % n)
-        elif t is not None:
-            self._occ_order.append((t, key))
-            if t > self._newest:
-                self._newest = t
-                horizon = self._horizon = t - OCCURRENCE_HORIZON
-                order = self._occ_order
-                while order[0][0] < horizon:
-                    del occ[order.popleft()[1]]
         return h.hexdigest()
 
     def index_name(self, e: Entry) -> str:

@@ -388,9 +388,10 @@ class Classifier:
             self._rendered[rkey] = (qc, template, obj)
         else:
             obj = got[2]
-        if len(self._by_text) >= self._cache_size:
-            self._by_text.clear()  # in place: classify_entries() holds a reference to this dict
-        self._by_text[query] = obj
+        if len(query) <= MAX_CLASSIFY_CHARS:   # a megabyte INSERT is not worth its memory as a cache key
+            if len(self._by_text) >= self._cache_size:
+                self._by_text.clear()  # in place: classify_entries() holds a reference to this dict
+            self._by_text[query] = obj
         return obj
 
     def classify_entries(self, entries: Iterable[Entry]) -> Iterator[tuple[Entry, QueryClass]]:
