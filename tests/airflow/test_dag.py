@@ -283,3 +283,21 @@ def test_a_window_past_rds_retention_is_read_from_the_raw_archive(airflow_env, l
         assert (_count(client, prefix, "mysql-*"), _count(client, prefix, "postgres-*")) == first
     finally:
         delete_indices(client, "elasticsearch", prefix)
+
+
+def test_a_window_of_one_file_from_object_storage(airflow_env, logs, tmp_path, client) -> None:
+    """One instance read from a directory of RDS-named files (``source: objectstore``) holding one file."""
+    one = tmp_path / "files"
+    one.mkdir()
+    src = next((logs["_root"] / "live-mariadb" / "slowquery").glob("*.2026-11-30.11"))
+    (one / src.name).write_bytes(src.read_bytes())
+    dags, prefix = _dags(tmp_path, instances=[{"id": "live-mariadb", "engine": "mysql", "source": "objectstore",
+                                               "location": one.as_uri()}])
+    try:
+        res = run_dag(airflow_env, dags, H0 + 2 * 3600)
+        assert res["state"] == "success", res["log"][-4000:]
+        [spec] = res["xcom"]["list_files"]["-1"]
+        assert spec["source"] == "objectstore" and len(spec["files"]) == 1
+        assert _count(client, prefix, "mysql-*") == expected(logs, "live-mariadb", H0 + 3600)
+    finally:
+        delete_indices(client, "elasticsearch", prefix)

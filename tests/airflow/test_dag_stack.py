@@ -262,5 +262,10 @@ def test_one_window_into_opensearch(stack, logs, os_url, tmp_path) -> None:  # n
         _, body = raw_request(client, "opensearch", "POST", f"/{prefix}-runs-*/_count",
                               {"query": {"term": {"event.start": start.isoformat()}}})
         assert body["count"] == len(INSTANCES)
+        # the Asset event downstream DAGs schedule on, with what the window held
+        events = stack.api("GET", "assets/events", params={"source_dag_id": dag_id, "source_run_id": run_id})
+        [event] = events["asset_events"]
+        assert event["extra"]["docs"] == sum(want[i][0] for i in INSTANCES)
+        assert event["extra"]["window_start"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
     finally:
         delete_indices(client, "opensearch", prefix)
