@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 
-.PHONY: install demo demo-down demo-digest demo-index search-up search-down airflow-up airflow-down airflow-status test test-fast conformance bench bench-logs bench-index bench-dag clean
+.PHONY: install demo demo-down demo-digest demo-index search-up search-down airflow-up airflow-up-celery airflow-down airflow-status test test-fast test-load conformance bench bench-logs bench-index bench-dag clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ airflow-down:
 	@scripts/airflow-stack.sh stop
 airflow-status:
 	@scripts/airflow-stack.sh status
+## airflow-up-celery: the same stack as MWAA runs it: CeleryExecutor, redis broker, moto S3, 2 workers that share
+## no disk (stop it with airflow-down)
+airflow-up-celery: install
+	@scripts/airflow-stack.sh start --executor celery --workers 2
 
 ## test: the whole suite (conformance tests skip cleanly without ../shared or the reference tools)
 test: install
@@ -57,6 +61,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not conformance"
+
+## test-load: 24-window backfill of >= 1.6 GiB of real logs on the CeleryExecutor stack (~40-60 min; not in `make test`)
+test-load: install bench-logs
+	$(PY) -m pytest -q -s -m load tests/load
 
 conformance: install
 	$(PY) bench/mysql_conformance.py
@@ -77,6 +85,13 @@ bench-index: install
 ## `rds-slowlog index` of the same file and a raw `_bulk` of the same documents, in one run
 bench-dag: install bench-logs
 	$(PY) bench/dag_bench.py
+
+## mwaa-bundle: dist/mwaa/ for Amazon MWAA (plugins.zip, requirements.txt, dags/, DEPLOY.md, IAM policy);
+## MWAA_PYTHON=3.11 builds it for Python 3.11 instead of MWAA's 3.12
+MWAA_PYTHON ?= 3.12
+.PHONY: mwaa-bundle
+mwaa-bundle: install
+	$(PY) scripts/mwaa_bundle.py --python-version $(MWAA_PYTHON)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -3,6 +3,7 @@
 # dag-processor + triggerer, LocalExecutor) for the demo, CI and manual testing.
 #
 #   scripts/airflow-stack.sh start  [--home DIR] [--dags DIR] [--plugins DIR] [--port N] [--env K=V ...]
+#                                   [--executor local|celery] [--workers N] [--worker-concurrency N]
 #   scripts/airflow-stack.sh status [--home DIR]      # exit 0 when every component runs and health is green
 #   scripts/airflow-stack.sh stop   [--home DIR]      # SIGTERM, then SIGKILL; stops PostgreSQL; leaves nothing
 #
@@ -11,8 +12,14 @@
 #
 # `start` waits until /api/v2/monitor/health is green, prints KEY=value lines on stdout (AIRFLOW_URL,
 # AIRFLOW_UI_URL, AIRFLOW_USER/AIRFLOW_PASSWORD = admin/admin, AIRFLOW_STACK_HOME, AIRFLOW_ENV_FILE,
-# AIRFLOW_DB_URL) and returns; the stack keeps running until `stop`. Progress goes to stderr. Starting a
-# home whose stack is already healthy only prints its lines.
+# AIRFLOW_DB_URL, AIRFLOW_EXECUTOR) and returns; the stack keeps running until `stop`. Progress goes to stderr.
+# Starting a home whose stack is already healthy (same DAGs folder and executor) only prints its lines.
+#
+# --executor celery runs it as MWAA does: CeleryExecutor with Debian's redis-server as broker (loopback, no
+# persistence), moto_server as the stack's S3 (task logs go there; AIRFLOW_S3_ENDPOINT_URL is printed) and
+# --workers (default 2) `airflow celery worker` processes, each with its own AIRFLOW_HOME, working directory,
+# TMPDIR, log-server port and host name, so they share no disk. Point an aws connection's S3 at
+# AIRFLOW_S3_ENDPOINT_URL (extra {"service_config": {"s3": {"endpoint_url": ...}}}) for s3:// staging.
 #
 # Defaults (why: one command from a fresh clone): --home ${AIRFLOW_STACK_HOME:-${TMPDIR:-/tmp}/rds-slowlog-airflow},
 # --dags the repo's dags/, --plugins the repo's plugins/, --port ${AIRFLOW_STACK_PORT:-8080} (0 = a free one).
@@ -36,7 +43,8 @@ fi
 case "${1:-}" in
 start | stop | status) ;;
 *)
-    echo "usage: $0 start|stop|status [--home DIR] [--dags DIR] [--plugins DIR] [--port N] [--env K=V ...]" >&2
+    echo "usage: $0 start|stop|status [--home DIR] [--dags DIR] [--plugins DIR] [--port N] [--env K=V ...]" \
+        "[--executor local|celery] [--workers N] [--worker-concurrency N]" >&2
     exit 2
     ;;
 esac

@@ -4,6 +4,8 @@
 #   scripts/search-engine.sh start  [elasticsearch|opensearch]   # prints ES_URL=... / OPENSEARCH_URL=... on stdout
 #   scripts/search-engine.sh status [elasticsearch|opensearch]   # exit 0 when the server answers with green/yellow
 #   scripts/search-engine.sh stop   [elasticsearch|opensearch]
+#   scripts/search-engine.sh dist   [elasticsearch|opensearch]   # HOME=/VERSION=/JAVA= of the cached distribution
+#                                                                # (fetched if needed; nothing is started)
 #
 #   eval "export $(scripts/search-engine.sh start)"     # then ES_URL is set in this shell
 #
@@ -42,7 +44,7 @@ die() {
     exit 1
 }
 usage() {
-    echo "usage: $0 start|stop|status [elasticsearch|opensearch]" >&2
+    echo "usage: $0 start|stop|status|dist [elasticsearch|opensearch]" >&2
     exit 2
 }
 
@@ -397,6 +399,25 @@ write_config() { # port security(true|false)
     } >"$conf/$ENGINE.yml"
 }
 
+dist_java() { # -> a JAVA_HOME that runs $DIST_VERSION (after fetch_dist)
+    local max_java=99
+    # OpenSearch 2.x needs the Java SecurityManager, which Java 24 removed (2.19.6's launcher fails on Java 25)
+    [ "$ENGINE" = opensearch ] && [[ $DIST_VERSION == 2.* ]] && max_java=23
+    find_java 21 "$max_java" ||
+        die "no Java 21..$max_java runtime found for $PRETTY $DIST_VERSION (set JAVA_HOME or RDS_SEARCH_JAVA_HOME to such a JDK). $(how_to_point)"
+}
+
+# dist: the distribution and Java that `start` would use, for callers that run their own servers
+# (rds_slowlog.testing.search_server: TLS, several nodes). Ignores ES_URL / OPENSEARCH_URL.
+cmd_dist() {
+    local java
+    fetch_dist
+    java=$(dist_java)
+    echo "HOME=$DIST_HOME"
+    echo "VERSION=$DIST_VERSION"
+    echo "JAVA=$java"
+}
+
 cmd_start() {
     local pid url port java security=false user_info="" launcher rc t0 deadline
     if [ -n "$EXTERNAL_URL" ]; then
@@ -423,11 +444,7 @@ cmd_start() {
     rm -f "$PID_FILE" "$STATE_FILE"
 
     fetch_dist
-    local max_java=99
-    # OpenSearch 2.x needs the Java SecurityManager, which Java 24 removed (2.19.6's launcher fails on Java 25)
-    [ "$ENGINE" = opensearch ] && [[ $DIST_VERSION == 2.* ]] && max_java=23
-    java=$(find_java 21 "$max_java") ||
-        die "no Java 21..$max_java runtime found for $PRETTY $DIST_VERSION (set JAVA_HOME or RDS_SEARCH_JAVA_HOME to such a JDK). $(how_to_point)"
+    java=$(dist_java)
     port=$(pick_port)
     if [ "$ENGINE" = elasticsearch ] && [ "${RDS_SEARCH_SECURITY:-on}" != off ] &&
         [ -d "$DIST_HOME/modules/x-pack-security" ]; then
@@ -520,5 +537,6 @@ case "$ACTION" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+dist) cmd_dist ;;
 *) usage ;;
 esac

@@ -52,9 +52,16 @@ from rds_slowlog.testing.airflow_stack import PG_BIN, AirflowStack
 StackFactory = Callable[..., AirflowStack]
 
 
-def missing_prerequisites() -> list[str]:
-    """What a local Airflow stack needs that this machine lacks (empty when all is there)."""
+def missing_prerequisites(celery: bool = False) -> list[str]:
+    """What a local Airflow stack (``celery``: in CeleryExecutor mode) needs that this machine lacks."""
     missing = []
+    if celery:
+        if shutil.which("redis-server") is None:
+            missing.append("redis-server (apt-get install redis-server)")
+        for mod, pkg in (("airflow.providers.celery", "apache-airflow-providers-celery"),
+                         ("moto.server", "moto[server]"), ("s3fs", "apache-airflow-providers-amazon[s3fs]")):
+            if importlib.util.find_spec(mod.split(".")[0]) is None or importlib.util.find_spec(mod) is None:
+                missing.append(f"{mod} (make install: {pkg})")
     if not (PG_BIN / "postgres").exists():
         missing.append(f"{PG_BIN}/postgres (apt-get install postgresql)")
     for mod, pkg in (("airflow", "apache-airflow"), ("psycopg2", "psycopg2-binary"), ("asyncpg", "asyncpg")):
@@ -63,9 +70,9 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
-def require_stack_prerequisites() -> None:
+def require_stack_prerequisites(celery: bool = False) -> None:
     """Skip (locally) or fail (under CI) when the stack cannot run here."""
-    missing = missing_prerequisites()
+    missing = missing_prerequisites(celery)
     if missing:
         msg = "a local Airflow stack needs: " + ", ".join(missing)
         if os.environ.get("CI"):
@@ -123,6 +130,16 @@ class SharedAirflowStack:
 
 
 _SHARED: SharedAirflowStack | None = None
+
+
+def release_shared_stack() -> None:
+    """Stop the session's shared stack now (the factory starts a fresh one for the next module that asks).
+
+    For modules that run a stack of their own (the CeleryExecutor one): two deployments at once on two cores
+    would slow both down for nothing.
+    """
+    if _SHARED is not None:
+        _SHARED.close()
 
 
 @pytest.fixture(scope="session")

@@ -122,3 +122,13 @@ def test_source_holds_a_domain_only_for_host_names(host: str, ip: str | None, so
     doc = DocumentBuilder("db-1").action(e, QC)
     assert doc["source"] == source
     assert doc["postgresql"]["log"]["client_addr"] == (ip or host)
+
+
+def test_pii_safe_mode_drops_postgres_detail_and_context() -> None:
+    """DETAIL and CONTEXT lines carry query text and values (``prepare: PREPARE …``, ``Key (email)=(…)``)."""
+    e = Entry("postgres", "EXECUTE p(1)", duration=0.002, end_time=1_800_000_000.0,
+              attrs={"detail": "prepare: PREPARE p AS SELECT 'secret'", "context": "SQL statement \"SELECT 'x'\"",
+                     "sql_state": "23505"})
+    assert {"detail", "context"} <= DocumentBuilder("pg-1").action(e, QC)["postgresql"]["log"].keys()
+    safe = DocumentBuilder("pg-1", store_query=False).action(e, QC)["postgresql"]["log"]
+    assert safe == {"sql_state_code": "23505"}

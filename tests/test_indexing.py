@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import gzip
-import http.client
 import pickle
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -25,6 +21,7 @@ from rds_slowlog.pipeline import Classifiers, classified, read_path
 from rds_slowlog.search import raw_request
 from rds_slowlog.stats import unaccounted
 from rds_slowlog.staging import ChunkWriter, StagingError, chunk_urls
+from rds_slowlog.testing.fault_proxy import FaultProxy
 
 SAMPLES = sorted(SAMPLE_LOGS.glob("*.log"))
 
@@ -240,103 +237,7 @@ def test_aggregation_equals_cli_digest(target, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- outages
 
-class FaultProxy:
-    """An HTTP reverse proxy in front of the real server that can go down or turn bulk items into 429s."""
-
-    def __init__(self, upstream: str) -> None:
-        u = urlsplit(upstream)
-        self.host, self.port = u.hostname, u.port
-        self.down = False                 # close connections without answering (a dead server)
-        self.down_after_bulks: int | None = None
-        self.item_429 = 0                 # next bulk answer: the first N items become 429
-        self.force_status: int | None = None  # answer every bulk request with this status
-        self.bulk_ids: list[list[str]] = []
-        self.bulk_delay = 0.0             # seconds each forwarded bulk request is held (to overlap them)
-        self.active = self.peak = 0       # forwarded bulk requests being handled now / at most at once
-        self.lock = threading.Lock()      # requests arrive concurrently when the indexer has several in flight
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def _any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                is_bulk = "/_bulk" in self.path
-                with proxy.lock:
-                    if (is_bulk and proxy.down_after_bulks is not None
-                            and len(proxy.bulk_ids) >= proxy.down_after_bulks):
-                        proxy.down = True
-                    down = proxy.down
-                    if is_bulk and not down and not proxy.force_status:
-                        proxy.bulk_ids.append([orjson.loads(x)["index"]["_id"] for x in body.splitlines()[::2]])
-                        proxy.active += 1
-                        proxy.peak = max(proxy.peak, proxy.active)
-                if down:
-                    self.close_connection = True
-                    return
-                try:
-                    self._forward(body, is_bulk)
-                finally:
-                    if is_bulk and not proxy.force_status:
-                        with proxy.lock:
-                            proxy.active -= 1
-
-            def _forward(self, body: bytes, is_bulk: bool) -> None:
-                if is_bulk and proxy.force_status:
-                    data = orjson.dumps({"error": {"type": "injected", "reason": "injected"},
-                                         "status": proxy.force_status})
-                    self.send_response(proxy.force_status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("X-elastic-product", "Elasticsearch")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                if is_bulk and proxy.bulk_delay:
-                    time.sleep(proxy.bulk_delay)
-                conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                with proxy.lock:
-                    n429 = proxy.item_429 if is_bulk and resp.status == 200 else 0
-                    if n429:
-                        proxy.item_429 = 0      # exactly one answer gets them, whatever the concurrency
-                if n429:
-                    doc = orjson.loads(data)
-                    for item in doc["items"][:n429]:
-                        op = next(iter(item.values()))
-                        op["status"] = 429
-                        op["error"] = {"type": "es_rejected_execution_exception", "reason": "injected"}
-                    doc["errors"] = True
-                    data = orjson.dumps(doc)
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, original: str) -> str:
-        u = urlsplit(original)
-        auth = original.split("://", 1)[1].split("@", 1)[0] + "@" if u.username else ""
-        return f"http://{auth}127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+# FaultProxy (rds_slowlog.testing.fault_proxy) sits in front of the real server: outages, 429 items, delays.
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import gzip
+import pickle
 
 import orjson
 import pytest
 
-from rds_slowlog.staging import ChunkWriter, StagingError, chunk_info, chunk_urls, read_chunk, read_manifest
+from rds_slowlog.staging import ChunkMismatch, ChunkWriter, StagingError, chunk_info, chunk_urls, read_chunk, read_manifest
 
 
 def _line(i: int) -> bytes:
@@ -43,7 +44,12 @@ def test_tampered_or_uncommitted_chunks_are_refused(tmp_path) -> None:
     url = chunk_urls(base)[0]
     path = tmp_path / "s" / "chunk-00000.ndjson.gz"
     path.write_bytes(gzip.compress(_line(0) + _line(1)))
-    with pytest.raises(StagingError, match="sha256"):
+    with pytest.raises(ChunkMismatch, match="sha256") as err:
+        list(read_chunk(url, chunk_info(url)))
+    assert err.value.url == url and isinstance(err.value, StagingError)       # repairable: the index task
+    assert pickle.loads(pickle.dumps(err.value)).url == url                    # re-stages it by that url
+    path.unlink()
+    with pytest.raises(ChunkMismatch, match="listed in its manifest but missing"):
         list(read_chunk(url, chunk_info(url)))
     with pytest.raises(StagingError, match="not listed"):
         chunk_info(str(tmp_path / "s" / "chunk-00099.ndjson.gz"))

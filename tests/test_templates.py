@@ -20,6 +20,20 @@ def test_load_templates_names_and_prefix() -> None:
             templates.load_templates(bad)
 
 
+def test_replicas_fix_number_of_replicas_instead_of_auto_expanding() -> None:
+    def index_settings(replicas):
+        components, _ = templates.load_templates("acme", replicas)
+        return components["acme-settings"]["template"]["settings"]["index"], components["acme-settings"]["_meta"]
+
+    auto, auto_meta = index_settings(None)
+    one, one_meta = index_settings(1)
+    assert auto["auto_expand_replicas"] == "0-1" and "number_of_replicas" not in auto
+    assert one["number_of_replicas"] == 1 and "auto_expand_replicas" not in one
+    assert auto_meta[templates.META_KEY] != one_meta[templates.META_KEY]     # an installed template is updated
+    with pytest.raises(ValueError):
+        templates.load_templates("acme", -1)
+
+
 def test_install_is_idempotent_and_mappings_apply(engine_url, prefix: str) -> None:  # noqa: F811
     engine, url = engine_url
     client = make_client(engine, url)

@@ -71,6 +71,9 @@ _PG_FIELDS: Final[dict[str, str]] = {
     "context": "context", "session_id": "session_id", "pg_queryid": "query_id", "parse_ms": "parse_ms",
     "bind_ms": "bind_ms",
 }
+#: PostgreSQL fields that carry query text or values (bind parameters; DETAIL such as ``prepare: PREPARE …``
+#: or ``Key (email)=(…) already exists``; CONTEXT such as ``SQL statement "…"``): dropped in PII-safe mode
+_PG_QUERY_FIELDS: Final = frozenset({"parameters", "detail", "context"})
 _SAFE_KEY = re.compile(r"[^a-z0-9_]+")
 #: Elasticsearch ``long`` range. MariaDB/MySQL counters sometimes wrap (``Bytes_sent: 18446744073709551508``
 #: is -108 as an unsigned 64-bit value); such a value would make the whole document fail to index, so it is
@@ -367,7 +370,7 @@ class DocumentBuilder:
                 if name is None:
                     pl.setdefault("extra", {})[_SAFE_KEY.sub("_", k.lower())] = v
                 elif name:
-                    if name == "parameters" and not self.store_query:
+                    if name in _PG_QUERY_FIELDS and not self.store_query:
                         continue
                     kind = pg_kinds.get(name)
                     if kind is not None and not _fits(kind, v):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,10 +24,26 @@ MANIFEST = "manifest.json"
 HISTORY = "history.json"
 DEFAULT_CHUNK_SIZE = 5000
 DEFAULT_MAX_CHUNK_MB = 32
+_FEED_BYTES = 1 << 20   # lines are handed to the compressor in runs of ~1 MiB
 
 
 class StagingError(RuntimeError):
     """A staged chunk or manifest is missing, unreadable or does not match its manifest."""
+
+
+class ChunkMismatch(StagingError):
+    """A chunk listed in its manifest is gone or is not the bytes the manifest committed (sha256, count).
+
+    Its own class because it is repairable where it is found: staging is deterministic, so the chunk can
+    be staged again from the window's source and checked against the same sha256 (see the DAG's index task).
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"chunk {url} {reason}: refusing to index it")
+        self.url, self.reason = url, reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.url, self.reason)
 
 
 #: Tried in order before fsspec: each takes a URL and returns ``(filesystem, path)`` or ``None``. The Airflow
@@ -88,8 +105,15 @@ class ChunkWriter:
         self.memory_threshold_mb = memory_threshold_mb
         self.compress = compress
         self.manifest = Manifest()
-        self._buf: list[bytes] = []
-        self._buf_bytes = 0
+        # A chunk is compressed as its lines arrive (zlib, gzip framing: what gzip.compress(mtime=0) writes), so
+        # a 32 MB chunk of 4 KB full-verbosity documents costs ~3 MB of compressed output, not the lines, their
+        # join and the compressed copy at once (~45 MB at the flush: the stage task's peak).
+        self._pending: list[bytes] = []   # lines not yet fed to the compressor (<= _FEED_BYTES)
+        self._pending_bytes = 0
+        self._out: list[bytes] = []       # the chunk's bytes so far (compressed, or raw when compress=False)
+        self._comp: Any = None
+        self._docs = 0                    # documents in the open chunk
+        self._buf_bytes = 0               # their NDJSON bytes
         self._fs, self._root = filesystem(base)
         self._fs.makedirs(self._root, exist_ok=True)
         # A rerun overwrites its own window: stale chunks of an earlier run must not survive.
@@ -98,11 +122,15 @@ class ChunkWriter:
 
     def add(self, line: bytes) -> None:
         """One NDJSON line (must end with ``\\n``)."""
-        self._buf.append(line)
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+        self._docs += 1
         self._buf_bytes += len(line)
-        if len(self._buf) >= self.chunk_size or self._buf_bytes >= self.max_bytes:
+        if self._pending_bytes >= _FEED_BYTES:
+            self._feed()
+        if self._docs >= self.chunk_size or self._buf_bytes >= self.max_bytes:
             self.flush()
-        elif self.memory_threshold_mb is not None and len(self._buf) & 0xFF == 0 and self._over_memory():
+        elif self.memory_threshold_mb is not None and self._docs & 0xFF == 0 and self._over_memory():
             self.flush()
 
     def _over_memory(self) -> bool:
@@ -110,17 +138,32 @@ class ChunkWriter:
 
         return psutil.Process().memory_info().rss / (1024 * 1024) > (self.memory_threshold_mb or 0)
 
-    def flush(self) -> None:
-        if not self._buf:
+    def _feed(self) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        if not self.compress:
+            self._out.append(data)
             return
-        raw = b"".join(self._buf)
+        if self._comp is None:
+            self._comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+        self._out.append(self._comp.compress(data))
+
+    def flush(self) -> None:
+        if not self._docs:
+            return
+        self._feed()
+        if self._comp is not None:
+            self._out.append(self._comp.flush())
+            self._comp = None
+        data = b"".join(self._out)
+        self._out.clear()
         name = f"chunk-{len(self.manifest.chunks):05d}.ndjson" + (".gz" if self.compress else "")
-        data = gzip.compress(raw, compresslevel=1, mtime=0) if self.compress else raw
         with self._fs.open(join(self._root, name), "wb") as f:
             f.write(data)
-        self.manifest.chunks.append(ChunkInfo(name, len(self._buf), len(raw), hashlib.sha256(data).hexdigest()))
-        self.manifest.docs += len(self._buf)
-        self._buf.clear()
+        self.manifest.chunks.append(ChunkInfo(name, self._docs, self._buf_bytes, hashlib.sha256(data).hexdigest()))
+        self.manifest.docs += self._docs
+        self._docs = 0
         self._buf_bytes = 0
 
     def write_file(self, name: str, data: bytes) -> str:
@@ -164,14 +207,19 @@ def chunk_urls(base: str) -> list[str]:
 def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
     """The NDJSON lines of one chunk, verified against its manifest entry when given."""
     fs, path = filesystem(url)
-    with fs.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with fs.open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        if expected is None:
+            raise
+        raise ChunkMismatch(url, "is listed in its manifest but missing") from None
     if expected is not None and hashlib.sha256(data).hexdigest() != expected.sha256:
-        raise StagingError(f"chunk {url} does not match its manifest (sha256 differs): refusing to index it")
+        raise ChunkMismatch(url, "does not match its manifest (sha256 differs)")
     raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     lines = raw.splitlines(keepends=True)
     if expected is not None and len(lines) != expected.docs:
-        raise StagingError(f"chunk {url} has {len(lines)} documents, manifest says {expected.docs}")
+        raise ChunkMismatch(url, f"has {len(lines)} documents, manifest says {expected.docs}")
     return iter(lines)
 
 
@@ -183,5 +231,5 @@ def chunk_info(url: str) -> ChunkInfo:
     raise StagingError(f"chunk {url} is not listed in {base}/{MANIFEST}")
 
 
-__all__ = ["MANIFEST", "HISTORY", "ChunkWriter", "ChunkInfo", "Manifest", "StagingError", "filesystem", "read_manifest", "chunk_urls",
+__all__ = ["MANIFEST", "HISTORY", "ChunkWriter", "ChunkInfo", "ChunkMismatch", "Manifest", "StagingError", "filesystem", "read_manifest", "chunk_urls",
            "read_chunk", "chunk_info", "join", "read_json"]

@@ -197,7 +197,12 @@ def detect_target_type(url: str, *, username: str | None, password: str | None, 
     except urllib.error.HTTPError as e:
         status, headers, body = e.code, e.headers, e.read()
     except (urllib.error.URLError, OSError) as e:
-        raise ConnectionError(f"cannot reach {target}: {getattr(e, 'reason', e)}") from None
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise ConnectionError(f"cannot reach {target}: TLS certificate verification failed "
+                                  f"({reason.verify_message}); give the CA bundle that signed the server's "
+                                  f"certificate (--ca-certs PEM)") from None
+        raise ConnectionError(f"cannot reach {target}: {reason}") from None
     is_es = headers.get("X-elastic-product") == "Elasticsearch"
     if status == 401 or (status == 403 and not is_es):
         raise TargetRefused(status, url, "GET /")

@@ -55,11 +55,22 @@ def _stamp(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_templates(prefix: str = DEFAULT_INDEX_PREFIX) -> tuple[dict[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
-    """``({component name: body}, (index template name, body))`` for ``prefix``, ready to PUT."""
+def load_templates(prefix: str = DEFAULT_INDEX_PREFIX, replicas: int | None = None
+                   ) -> tuple[dict[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+    """``({component name: body}, (index template name, body))`` for ``prefix``, ready to PUT.
+
+    ``replicas`` fixes ``number_of_replicas`` instead of the default ``auto_expand_replicas: 0-1``.
+    """
     if not prefix or prefix != prefix.lower() or any(c in prefix for c in ' "*\\<>|,/?#'):
         raise ValueError(f"index prefix {prefix!r} is not a valid lowercase index name prefix")
-    components = {f"{prefix}-{suffix}": _stamp(_load(fname)) for suffix, fname in COMPONENTS}
+    if replicas is not None and replicas < 0:
+        raise ValueError(f"replicas must be >= 0, got {replicas}")
+    bodies = {suffix: _load(fname) for suffix, fname in COMPONENTS}
+    if replicas is not None:
+        index_settings = bodies["settings"]["template"]["settings"]["index"]
+        index_settings.pop("auto_expand_replicas", None)
+        index_settings["number_of_replicas"] = replicas
+    components = {f"{prefix}-{suffix}": _stamp(body) for suffix, body in bodies.items()}
     index_body = _subst(_load(INDEX_TEMPLATE_FILE), prefix)
     if set(index_body["composed_of"]) != set(components):
         raise ValueError(f"{INDEX_TEMPLATE_FILE} composes {index_body['composed_of']}, COMPONENTS has {sorted(components)}")
@@ -81,18 +92,20 @@ class TemplateInstallError(RuntimeError):
         return (type(self), (self.name, self.engine, self.status, self.response))
 
 
-def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: str = "auto") -> dict[str, str]:
+def install_templates(client: Any, prefix: str = DEFAULT_INDEX_PREFIX, engine: str = "auto",
+                      replicas: int | None = None) -> dict[str, str]:
     """Install (or update) the component templates, then the index template that composes them.
 
     :param client: an ``elasticsearch.Elasticsearch`` or ``opensearchpy.OpenSearch`` client.
     :param prefix: index prefix; templates apply to ``<prefix>-*``.
     :param engine: ``elasticsearch``, ``opensearch`` or ``auto`` (from the client's type).
+    :param replicas: ``number_of_replicas`` of new indices (default: ``auto_expand_replicas: 0-1``).
     :return: ``{template name: "created" | "updated" | "unchanged"}`` in install order.
     :raises TemplateInstallError: an error status (401/403 already on the first GET); transport errors
         (server unreachable) come from the client library as they are.
     """
     engine = resolve_engine(client, engine)
-    components, (index_name, index_body) = load_templates(prefix)
+    components, (index_name, index_body) = load_templates(prefix, replicas)
     result: dict[str, str] = {}
     plan = [(f"/_component_template/{n}", "component_templates", "component_template", n, b)
             for n, b in components.items()]

@@ -3,7 +3,11 @@
 Used by tests/airflow/test_dag.py through a subprocess, because Airflow reads its settings (AIRFLOW_HOME, the
 SQLite metadata database, connections from ``AIRFLOW_CONN_*``) once per interpreter.
 
-    python dagtest_runner.py DAGS_DIR LOGICAL_DATE
+    python dagtest_runner.py DAGS_DIR LOGICAL_DATE [MARK_SUCCESS_PATTERN]
+
+MARK_SUCCESS_PATTERN (a regex of task ids, ``dag.test(mark_success_pattern=...)``) marks those tasks successful
+without running them, e.g. ``^cleanup$`` to look at a run's staging afterwards. The result also carries each
+task instance's rendered template fields (``rendered``), which tests grep for secrets.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import sys
 from datetime import datetime
 
 
-def main(dags_dir: str, logical_date: str) -> int:
+def main(dags_dir: str, logical_date: str, mark_success_pattern: str | None = None) -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=dags_dir)
@@ -20,13 +24,14 @@ def main(dags_dir: str, logical_date: str) -> int:
         print(json.dumps({"import_errors": {k: str(v) for k, v in bag.import_errors.items()}}))
         return 2
     dag = bag.get_dag("rds_slowlog_hourly")
-    run = dag.test(logical_date=datetime.fromisoformat(logical_date))
+    run = dag.test(logical_date=datetime.fromisoformat(logical_date), mark_success_pattern=mark_success_pattern)
     from airflow.models.taskinstance import TaskInstance
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     out: dict = {"state": str(run.state), "data_interval_start": run.data_interval_start.isoformat(),
-                 "data_interval_end": run.data_interval_end.isoformat(), "tis": [], "xcom": {}}
+                 "data_interval_end": run.data_interval_end.isoformat(), "tis": [], "xcom": {}, "rendered": {}}
     with create_session() as session:
         tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id,
                                                  TaskInstance.run_id == run.run_id).all()
@@ -37,9 +42,12 @@ def main(dags_dir: str, logical_date: str) -> int:
                                                  XComModel.run_id == run.run_id,
                                                  XComModel.key == "return_value").all():
             out["xcom"].setdefault(x.task_id, {})[str(x.map_index)] = x.value
+        for r in session.query(RenderedTaskInstanceFields).filter(RenderedTaskInstanceFields.dag_id == dag.dag_id,
+                                                                  RenderedTaskInstanceFields.run_id == run.run_id):
+            out["rendered"].setdefault(r.task_id, {})[str(r.map_index)] = r.rendered_fields
     print("DAGTEST-RESULT " + json.dumps(out, default=str))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))

@@ -13,7 +13,8 @@ GOOD = {"instances": [{"id": "db-1"}], "search": {"kind": "opensearch"}}
 def test_defaults_and_the_connection_name() -> None:
     cfg = parse_config(GOOD)
     assert cfg.instances[0].engine == "mysql" and cfg.instances[0].aws_conn_id == "aws_default"
-    assert cfg.search.connection == "opensearch_default" and cfg.store_query
+    assert cfg.search.connection == "opensearch_default" and cfg.store_query and cfg.search.replicas is None
+    assert parse_config({**GOOD, "search": {"replicas": 1}}).search.replicas == 1
     k = cfg.knobs
     assert (k.chunk_size, k.batch_size, k.max_workers, k.es_timeout, k.es_retry_count) == (5000, 1000, 2, 60.0, 5)
 
@@ -26,6 +27,8 @@ def test_defaults_and_the_connection_name() -> None:
     ({"instances": [{"id": "db-1", "source": "objectstore"}]}, "'location' is required"),
     ({"instances": [{"id": "db-1", "log_time_zone": "Mars/Base"}]}, "'log_time_zone'"),
     ({"knobs": {"chunk_size": 0}}, "knobs: 'chunk_size' must be >= 1"),
+    ({"search": {"replicas": "1"}}, "'replicas' must be int"),
+    ({"search": {"replicas": -1}}, "'replicas' must be >= 0"),
     ({"knobs": {"batch_size": "100"}}, "'batch_size' must be int"),
     ({"pii_mode": "none"}, "'pii_mode' must be one of full, fingerprint_only"),
     ({"staging": "/tmp/x"}, "'staging' must be a URL"),

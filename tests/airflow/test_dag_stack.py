@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,57 +27,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for the 
 from airflow_stack_fixtures import airflow_stack_factory  # noqa: E402,F401
 from search_fixtures import delete_indices, es_url, make_client, os_url  # noqa: E402,F401
 
+from hourly_windows import count as _count, dag_config, expected_per_window, hourly_logs  # noqa: E402
+from hourly_windows import instances, window_counts  # noqa: E402
 from rds_slowlog.search import raw_request  # noqa: E402
-from rds_slowlog.testing.logdata import spread_over_hours  # noqa: E402
-from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator, layout_hourly  # noqa: E402
+from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "include" / "sample_logs"
 NOW_HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 FIRST = NOW_HOUR - timedelta(hours=3)         # the logs cover [H-3, H): the scheduler's own run is [H-1, H)
-INSTANCES = {"st-mariadb": ("mariadb-slowquery.log", "mysql"), "st-postgres": ("postgresql.log", "postgres")}
-PG_QUERY = re.compile(rb"^\S+ \S+ \S+:LOG:  duration: [\d.]+ ms  (?:statement|execute)", re.M)
+INSTANCES = instances("st")
 
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("stack-rds")
-    files = {}
-    for inst, (name, engine) in INSTANCES.items():
-        src = root / f"{inst}.log"
-        src.write_bytes(spread_over_hours((SAMPLES / name).read_bytes(), engine, FIRST.timestamp()))
-        files[inst] = layout_hourly(src, root / "instances" / inst, engine)
-        assert len(files[inst]) == 3
-    return {"root": root / "instances", "files": files}
-
-
-def expected_per_window(logs: dict) -> dict[str, list[int]]:
-    """Per instance, per hour: what the anchor counts. MySQL: pt-query-digest on the hour's file, plus one per
-    banner MariaDB rewrote mid-file after FLUSH SLOW LOGS (pt glues the banner and the next entry onto the
-    previous query — the named exception of tests/cli/test_main.py). PostgreSQL: the duration lines of
-    statements and executes (parse/bind phases are not queries)."""
-    pt = shutil.which("pt-query-digest")
-    if pt is None:
-        pytest.skip("pt-query-digest is not installed (apt-get install percona-toolkit)")
-    out: dict[str, list[int]] = {}
-    for inst, (_, engine) in INSTANCES.items():
-        counts = []
-        for f in logs["files"][inst]:
-            data = f.read_bytes()
-            if engine == "mysql":
-                p = subprocess.run([pt, "--output", "json", "--limit", "100%", str(f)], capture_output=True,
-                                   text=True, timeout=120, check=True)
-                n = json.loads(p.stdout[p.stdout.index("{"):])["global"]["query_count"] if "{" in p.stdout else 0
-                lines = data.split(b"\n")
-                n += sum(1 for k in range(1, len(lines))
-                         if lines[k].endswith(b"started with:") and not lines[k - 1].startswith(b"#"))
-            else:
-                n = len(PG_QUERY.findall(data))
-            counts.append(n)
-        out[inst] = counts
-    return out
+    return hourly_logs(tmp_path_factory.mktemp("stack-rds"), INSTANCES, FIRST, 3)
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +53,7 @@ def emulator(logs):
 
 
 def _config(prefix: str, staging: Path, conn: str, kind: str = "elasticsearch", **over) -> dict:
-    cfg = json.loads((ROOT / "dags" / "rds_slowlog.json").read_text())
-    cfg.update({"instances": [{"id": i, "engine": e, "aws_conn_id": "aws_stacktest"} for i, (_, e) in
-                              INSTANCES.items()],
-                "search": {"kind": kind, "conn_id": conn}, "index_prefix": prefix, "staging": staging.as_uri(),
-                "grace_minutes": 0, "retries": 2, "retry_delay_seconds": 2, "rds_retention_hours": 24})
-    for k, v in over.items():
-        cfg["knobs"].update(v) if k == "knobs" else cfg.__setitem__(k, v)
-    return cfg
+    return dag_config(INSTANCES, prefix, staging.as_uri(), conn, "aws_stacktest", kind, **over)
 
 
 @pytest.fixture(scope="module")
@@ -116,23 +72,9 @@ def stack(airflow_stack_factory, emulator, es_url, os_url, tmp_path_factory):  #
     return st
 
 
-def _count(client, engine: str, index: str) -> int:
-    raw_request(client, engine, "POST", f"/{index}/_refresh")
-    status, body = raw_request(client, engine, "GET", f"/{index}/_count")
-    return body["count"] if status == 200 else 0
-
-
 def _window_counts(client, engine: str, prefix: str, start: datetime) -> dict[str, int]:
     """Documents per instance whose write time is in [start, start + 1 h)."""
-    out = {}
-    for inst in INSTANCES:
-        q = {"query": {"bool": {"filter": [{"term": {"rds.instance": inst}}, {"range": {"event.end": {
-            "gte": start.isoformat(), "lt": (start + timedelta(hours=1)).isoformat()}}}]}}}
-        raw_request(client, engine, "POST", f"/{prefix}-*/_refresh")
-        _, body = raw_request(client, engine, "POST", f"/{prefix}-mysql-*,{prefix}-postgres-*/_count", q,
-                              params={"ignore_unavailable": "true"})
-        out[inst] = body["count"]
-    return out
+    return window_counts(client, engine, prefix, start, INSTANCES)
 
 
 def _add_dag(st, name: str, cfg: dict) -> str:
@@ -208,7 +150,7 @@ def _task_pids(stack, dag_id: str, run_id: str, task_id: str) -> list[int]:
 
 
 def test_a_killed_index_task_is_retried_and_the_counts_are_exact(stack, logs, es_url, tmp_path) -> None:  # noqa: F811
-    from test_indexing import FaultProxy
+    from rds_slowlog.testing.fault_proxy import FaultProxy
 
     want = expected_per_window(logs)
     prefix = f"st-{uuid.uuid4().hex[:8]}"

@@ -63,7 +63,7 @@ def test_a_failed_run_accounts_for_every_document(es_url: str, prefix: str, tmp_
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """RetriesExhausted half-way: the failing chunk and the total still add up (docs = indexed + failed +
     dead_lettered + not_attempted), and the parse-time counts (truncated, quarantined) are in the total."""
-    from test_indexing import FaultProxy
+    from rds_slowlog.testing.fault_proxy import FaultProxy
 
     from rds_slowlog.stats import unaccounted
 

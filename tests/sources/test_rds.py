@@ -363,6 +363,7 @@ def test_single_line_above_the_cap_is_flagged_at_the_exact_offset(tmp_path: Path
     assert body[rep.losses[1].offset:].startswith(RDS_TRUNCATION_MARKER)
     assert not rep.complete and rep.truncations >= 2 and rep.lost_bytes == len1 - cap + len2 - len(cut2)
     assert src.portion_cap == cap  # the real cap was learnt from the truncated responses
+    assert all(loss.permanent for loss in rep.losses) and rep.short == []   # asking again cannot help
 
 
 def test_resume_from_a_saved_marker(mysql_emu) -> None:
@@ -433,6 +434,28 @@ def test_short_file_is_flagged_when_rds_stops_early(tmp_path: Path) -> None:
         assert stream.report.losses == [Loss(300, 200, "RDS stopped returning data before the listed size "
                                                        "was reached")]
         assert len(sleeps) == 2  # bounded re-asks before giving up
+
+
+def test_rds_claiming_the_end_is_a_short_download_and_a_later_read_is_whole(tmp_path: Path) -> None:
+    """The emulator's ``stop_short``: past 30 % of the file RDS answers "no data, nothing pending" as many
+    times as the source asks (max_tries): the report lists the shortfall as a loss a retry may recover
+    (``short``), which the DAG's stage task refuses to stage; the next read, the fault used up, is whole."""
+    data = mysql_log(entries=200)
+    root, _ = layout(tmp_path, data, "mysql")
+    with RdsEmulator({"db-1": InstanceSpec(root=root)}) as emu:
+        src, sleeps = source(emu, engine="mysql", complete_file=False, number_of_lines=20, max_tries=3)
+        ref = max(src.list_files(0, 4e9), key=lambda r: r.size or 0)
+        emu.faults = Faults(early_pending_false=0.3, stop_short=3)
+        stream = src.open(ref)
+        body = read_all(stream)
+        full = (root / ref.name).read_bytes()
+        assert 0.3 * len(full) <= len(body) < len(full) and full.startswith(body)
+        [loss] = stream.report.short
+        assert loss.reason == "RDS stopped returning data before the listed size was reached"
+        assert not loss.permanent and loss.approx_bytes == len(full) - len(body) and not stream.report.complete
+        assert emu.faults.stop_short == 0 and len(sleeps) == 2
+        again = src.open(ref)
+        assert read_all(again) == full and again.report.complete and again.report.short == []
 
 
 # ------------------------------------------------------------------------------------------ throttling and pacing

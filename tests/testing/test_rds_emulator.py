@@ -288,6 +288,40 @@ def test_early_additional_data_pending_false(mysql_logs: tuple[Path, bytes]) -> 
         assert naive + rest == full
 
 
+def test_stop_short_claims_the_end_until_used_up(mysql_logs: tuple[Path, bytes]) -> None:
+    """``stop_short=N``: past the early fraction, N answers carry no data, pending false and the same marker
+    (the end claimed outright, across files); then the walk from that marker gets the rest again."""
+    root, _ = mysql_logs
+    name = rotated_name("mysql", datetime(2024, 3, 1, 11, tzinfo=UTC))
+    full = (root / name).read_bytes()
+    with RdsEmulator({"db-1": InstanceSpec(root=root)}, faults={"early_pending_false": 0.4, "stop_short": 2}) as emu:
+        c = emu.client(**NO_RETRY)
+        naive, responses = walk(c, "db-1", name, lines=20)
+        marker = responses[-1]["Marker"]
+        assert 0.4 * len(full) <= len(naive) < len(full)
+        for _ in range(2):
+            r = c.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName=name, Marker=marker,
+                                               NumberOfLines=20)
+            assert (r["LogFileData"], r["Marker"], r["AdditionalDataPending"]) == ("", marker, False)
+        assert emu.faults.stop_short == 0
+        assert naive + _walk_from(c, "db-1", name, 20, marker) == full
+
+
+def test_complete_file_denied_answers_403_access_denied(mysql_logs: tuple[Path, bytes]) -> None:
+    """As with an IAM policy lacking rds:DownloadCompleteDBLogFile; the portion API still answers."""
+    root, _ = mysql_logs
+    with RdsEmulator({"db-1": InstanceSpec(root=root)}, faults={"complete_file_denied": 1}) as emu:
+        req = AWSRequest(method="GET", url=emu.complete_log_url("db-1", MYSQL_CURRENT))
+        SigV4Auth(Credentials("test", "test"), "rds", "us-east-1").add_auth(req)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(req.url, headers=dict(req.headers)), timeout=10)
+        assert err.value.code == 403 and b"<Code>AccessDenied</Code>" in err.value.read()
+        assert emu.count("DownloadCompleteDBLogFile", error="AccessDenied") == 1
+        c = emu.client(**NO_RETRY)
+        assert c.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName=MYSQL_CURRENT,
+                                              Marker="0", NumberOfLines=1)["LogFileData"]
+
+
 def _walk_from(client, instance: str, name: str, lines: int, marker: str) -> bytes:
     """Keep reading past a premature AdditionalDataPending=false until the marker stops moving."""
     out = []

@@ -13,7 +13,7 @@ that names the key, not a silently ignored setting)::
                      "archive": "s3://aws_default@bucket/raw", "cloudwatch": false, "location": null,
                      "cluster": null, "log_time_zone": null}],
       "discover": {"tag": "slowlog", "value": "on", "aws_conn_id": "aws_default"},
-      "search": {"kind": "elasticsearch", "conn_id": "elasticsearch_default"},
+      "search": {"kind": "elasticsearch", "conn_id": "elasticsearch_default", "replicas": null},
       "index_prefix": "rds-slowlog", "staging": "file:///tmp/rds-slowlog-staging",
       "pii_mode": "full", "grace_minutes": 5, "rds_retention_hours": 24, "retention_days": 30,
       "pool": "rds_slowlog_search", "max_active_runs": 4, "retries": 3, "retry_delay_seconds": 30,
@@ -88,6 +88,9 @@ class Discover:
 class Search:
     kind: str = "elasticsearch"
     conn_id: str | None = None
+    #: ``number_of_replicas`` of the indices; None keeps ``auto_expand_replicas: 0-1`` (green on one node, one
+    #: replica on a cluster). Set it to demand copies (1 on a cluster: one node may die without losing data).
+    replicas: int | None = None
 
     @property
     def connection(self) -> str:
@@ -202,7 +205,10 @@ def parse_config(raw: Any, where: str = "configuration") -> SlowLogConfig:
     s = _typed(where, "search", raw.get("search", {}), dict)
     _check_keys(f"{where}: search", s, Search)
     search = Search(kind=_choice(f"{where}: search", "kind", s.get("kind", "elasticsearch"), SEARCH_KINDS),
-                    conn_id=_typed(f"{where}: search", "conn_id", s.get("conn_id"), str, optional=True))
+                    conn_id=_typed(f"{where}: search", "conn_id", s.get("conn_id"), str, optional=True),
+                    replicas=_typed(f"{where}: search", "replicas", s.get("replicas"), int, optional=True))
+    if search.replicas is not None and search.replicas < 0:
+        raise ConfigError(f"{where}: search: 'replicas' must be >= 0, not {search.replicas}")
     kn = _typed(where, "knobs", raw.get("knobs", {}), dict)
     _check_keys(f"{where}: knobs", kn, Knobs)
     defaults = Knobs()

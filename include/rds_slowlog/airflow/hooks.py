@@ -13,6 +13,9 @@ Connections (both auth styles, TLS verified by default):
   false) we verify unless the extras explicitly say ``"verify_certs": false``.
 
 Neither hook reads its connection before :meth:`get_conn` is called, so DAG parsing touches no connection.
+:meth:`check_connection` is the DAG's first-task preflight: a missing connection, an unreachable server, a
+certificate that does not verify and refused credentials each fail it with a message naming the connection
+and the cause, before anything is downloaded or indexed.
 """
 from __future__ import annotations
 
@@ -29,21 +32,97 @@ if TYPE_CHECKING:
     from rds_slowlog.stats import Stats
 
 
+class SearchConnectionError(ConnectionError):
+    """The search connection cannot be used; the message names the connection, the server and the cause."""
+
+
+def _tls_failure(e: BaseException) -> str | None:
+    """The certificate-verification message anywhere in ``e``'s chain (client errors wrap urllib3's, which
+    wrap ``ssl``'s), or None when ``e`` is not a verification failure."""
+    import re
+    import ssl
+
+    seen: set[int] = set()
+    c: BaseException | None = e
+    while c is not None and id(c) not in seen:
+        seen.add(id(c))
+        if isinstance(c, ssl.SSLCertVerificationError):
+            return c.verify_message or str(c)
+        for inner in getattr(c, "errors", ()) or ():
+            if isinstance(inner, BaseException):
+                found = _tls_failure(inner)
+                if found:
+                    return found
+        c = c.__cause__ or c.__context__
+    m = re.search(r"certificate verify failed:? ?([^()\n]*)", str(e), re.I)
+    return (m.group(1).strip() or "certificate verify failed") if m else None
+
+
 class _IndexHookMixin:
     engine: str
+    conn_name_attr: str
 
     def get_conn(self) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _where(self) -> str:
+        """``scheme://host:port`` of the connection (never its credentials)."""
+        conn = self.get_connection(getattr(self, self.conn_name_attr))  # type: ignore[attr-defined]
+        if self.engine == "opensearch":
+            scheme = "https" if conn.extra_dejson.get("use_ssl") else "http"
+        else:
+            scheme = conn.schema or "http"
+        return f"{scheme}://{conn.host}:{conn.port}"
+
+    def check_connection(self, prefix: str = "rds-slowlog") -> None:
+        """Raise :class:`SearchConnectionError` unless the server answers this connection's credentials.
+
+        Why a read of our index templates and not cluster health: it needs only the privilege a run needs
+        anyway (``manage_index_templates``), so a least-privilege user passes, and it touches no index.
+        Certificate verification is never turned off to get an answer: a failure says so and how to fix it.
+        """
+        from rds_slowlog.search import is_connection_failure, raw_request, refused_status
+
+        conn_id = getattr(self, self.conn_name_attr)
+        try:
+            where = self._where()
+        except Exception as e:
+            if type(e).__name__ == "AirflowNotFoundException":
+                raise SearchConnectionError(f"the {self.engine} connection '{conn_id}' is not defined "
+                                            f"(add it as an Airflow connection): {e}") from None
+            raise
+        try:
+            status, body = raw_request(self.client, self.engine, "GET", f"/_index_template/{prefix}*")
+        except Exception as e:
+            tls = _tls_failure(e)
+            if tls is not None:
+                raise SearchConnectionError(
+                    f"TLS certificate verification failed for {self.engine} at {where} (connection '{conn_id}'): "
+                    f"{tls}. Set the connection's extra 'ca_certs' to the CA bundle (PEM) that signed the "
+                    f"server's certificate; verification stays on") from e
+            status = refused_status(e)
+            if status is None and is_connection_failure(e):
+                raise SearchConnectionError(f"cannot reach {self.engine} at {where} (connection '{conn_id}'): "
+                                            f"{str(e)[:300]}") from e
+            if status is None:
+                raise
+        if status in (401, 403):
+            raise SearchConnectionError(f"{self.engine} at {where} refused the credentials of connection "
+                                        f"'{conn_id}' (HTTP {status})")
+        if status not in (200, 404):
+            raise SearchConnectionError(f"{self.engine} at {where} (connection '{conn_id}') answered HTTP {status} "
+                                        f"to a read of the index templates: {str(body)[:300]}")
 
     @cached_property
     def client(self) -> Any:
         return self.get_conn()
 
-    def install_templates(self, prefix: str = "rds-slowlog") -> dict[str, str]:
-        """Install the component and index templates for ``prefix`` (idempotent)."""
+    def install_templates(self, prefix: str = "rds-slowlog", replicas: int | None = None) -> dict[str, str]:
+        """Install the component and index templates for ``prefix`` (idempotent); ``replicas`` fixes
+        ``number_of_replicas`` (default: auto-expand 0-1)."""
         from rds_slowlog.templates import install_templates
 
-        return install_templates(self.client, prefix=prefix, engine=self.engine)
+        return install_templates(self.client, prefix=prefix, engine=self.engine, replicas=replicas)
 
     def index_chunk(self, url: str, options: BulkOptions | None = None) -> Stats:
         """Index one staged chunk; see :func:`rds_slowlog.indexing.index_chunk`."""
@@ -121,4 +200,4 @@ class OpenSearchIndexHook(_IndexHookMixin, BaseHook):
         return client
 
 
-__all__ = ["ElasticsearchIndexHook", "OpenSearchIndexHook"]
+__all__ = ["ElasticsearchIndexHook", "OpenSearchIndexHook", "SearchConnectionError"]

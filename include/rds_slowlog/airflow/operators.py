@@ -43,11 +43,22 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ListSlowLogFilesOperator", "StageSlowLogOperator", "IndexSlowLogChunksOperator",
            "SummarizeSlowLogOperator", "SlowLogRetentionOperator", "WindowBeyondRetention", "WindowNotSettled",
-           "plan_index_groups", "install_index_templates"]
+           "SourceUnavailable",
+           "DownloadIncomplete", "plan_index_groups", "install_index_templates", "stage_spec", "restage_chunk"]
 
 
 class WindowBeyondRetention(RuntimeError):
     """The window is older than RDS keeps slow logs and no archive or CloudWatch source is configured."""
+
+
+class SourceUnavailable(RuntimeError):
+    """An instance's log files could not be listed (unknown instance, unreachable endpoint, no credentials);
+    the message names the instance, the source and the AWS connection."""
+
+
+class DownloadIncomplete(RuntimeError):
+    """A file's download ended before the size its source listed (and asking again within the task did not
+    help): the stage task fails so that Airflow's retry reads the file whole."""
 
 
 class WindowNotSettled(RuntimeError):
@@ -147,6 +158,30 @@ def _open_source(kind: str, inst: Instance, location: str | None = None) -> Any:
     return object_storage_log_source(location or inst.location, inst.engine, instance=inst.id)
 
 
+def _is_source_failure(e: BaseException) -> bool:
+    """An AWS (botocore) or storage (OSError) failure: worth the instance's and connection's names."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(e, (BotoCoreError, ClientError, OSError))
+
+
+def _source_failure(inst: Instance, kind: str, e: BaseException) -> str:
+    """``<instance>: listing its <kind> log files failed (AWS connection '<id>'…): <error>``."""
+    where = ""
+    if kind in ("rds", "cloudwatch"):
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        where = f" (AWS connection '{inst.aws_conn_id}'"
+        try:
+            BaseHook.get_connection(inst.aws_conn_id)
+            where += ")"
+        except Exception as missing:
+            if type(missing).__name__ != "AirflowNotFoundException":
+                raise
+            where += " is not defined, so the default AWS credential chain was used)"
+    return f"{inst.id}: listing its {kind} log files failed{where}: {type(e).__name__}: {e}"
+
+
 def _archive_location(inst: Instance) -> str | None:
     from rds_slowlog.staging import join
 
@@ -165,6 +200,9 @@ class ListSlowLogFilesOperator(BaseOperator):
         ``files`` (references as dicts), ``window_start``/``window_end`` (epoch seconds), ``staging``.
     :raises rds_slowlog.airflow.config.ConfigError: the configuration is wrong (the message names the key).
     :raises WindowBeyondRetention: the window is older than RDS keeps logs and nothing else can read it.
+    :raises rds_slowlog.airflow.hooks.SearchConnectionError: the search connection cannot be used (checked
+        first, so a bad connection fails this task before anything is downloaded).
+    :raises SourceUnavailable: an instance's files cannot be listed (the message names it and its connection).
     """
 
     template_fields: Sequence[str] = ("config_path", "window_start", "window_end")
@@ -185,6 +223,8 @@ class ListSlowLogFilesOperator(BaseOperator):
         start, end = _epoch(self.window_start), _epoch(self.window_end)
         if not end > start:
             raise ValueError(f"window [{_iso(start)}, {_iso(end)}) is empty")
+        # fail here, naming the cause, rather than after the window is downloaded and staged
+        _index_hook(cfg).check_connection(cfg.index_prefix)
         instances = list(cfg.instances)
         if cfg.discover is not None:
             instances += [i for i in discover_instances(cfg) if i.id not in {x.id for x in instances}]
@@ -192,8 +232,13 @@ class ListSlowLogFilesOperator(BaseOperator):
         specs = []
         for inst in instances:
             kind, location = self._choose_source(inst, cfg, start)
-            source = _open_source(kind, inst, location)
-            refs = source.list_files(start - WINDOW_SLACK, end + WINDOW_SLACK)
+            try:
+                source = _open_source(kind, inst, location)
+                refs = source.list_files(start - WINDOW_SLACK, end + WINDOW_SLACK)
+            except Exception as e:
+                if not _is_source_failure(e):
+                    raise
+                raise SourceUnavailable(_source_failure(inst, kind, e)) from e
             self.log.info("%s: %d file(s) from %s for [%s, %s): %s", inst.id, len(refs), kind, _iso(start),
                           _iso(end), ", ".join(f"{r.name}{' (growing)' if r.growing else ''}" for r in refs))
             specs.append({
@@ -296,32 +341,16 @@ class StageSlowLogOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from rds_slowlog.airflow.config import load_config
-        from rds_slowlog.stage import stage_window
         from rds_slowlog.staging import join
-        from rds_slowlog.sources.base import LogFileRef
 
         cfg = load_config(self.config_path)
         spec = self.spec
         inst = _instance_conf(spec)
         context["slowlog_label"] = f"{spec['instance']} ({len(spec['files'])} file(s))"
-        _register_storage()
-        source = _open_source(spec["source"], inst, spec.get("location"))
-        refs = [LogFileRef.from_dict(d) for d in spec["files"]]
-        archive = _archive_location(inst) if spec["source"] == "rds" else None
         run_id = context["run_id"] if "run_id" in context else "manual"
-        dag_id = _dag_id(context)
-        reports: list[dict[str, Any]] = []
-        result = stage_window(
-            self._inputs(source, refs, inst, archive, reports), spec["staging"], instance=inst.id,
-            since=spec["window_start"], until=spec["window_end"], index_prefix=cfg.index_prefix,
-            store_query=cfg.store_query, cluster=inst.cluster, ingest_run_id=f"{dag_id}/{run_id}",
-            chunk_size=cfg.knobs.chunk_size, max_chunk_mb=cfg.knobs.max_buffer_size_mb,
-            memory_threshold_mb=cfg.knobs.memory_threshold_mb, log_time_zone=inst.log_time_zone,
-            history=True, meta={"dag_id": dag_id, "run_id": run_id, "source": spec["source"]})
-        for f in result.files:
-            self.log.info("parse %s: %d entr(y/ies) in the window, %d staged, %d left out (file still "
-                          "written), %s", f["source"], f["window_entries"], f["docs"], f["incomplete_left_out"],
-                          {k: v for k, v in f["parse"].items() if v and k not in ("source", "engine")})
+        archive = _archive_location(inst) if spec["source"] == "rds" else None
+        result, refs, reports = stage_spec(spec, cfg, spec["staging"], dag_id=_dag_id(context), run_id=run_id,
+                                           archive=archive, log=self.log)
         stats = dict(result.stats)
         self.log.info("staged %s [%s, %s): %s", inst.id, _iso(spec["window_start"]), _iso(spec["window_end"]),
                       stats)
@@ -329,7 +358,7 @@ class StageSlowLogOperator(BaseOperator):
             raise WindowNotSettled(
                 f"{inst.id}: {stats['incomplete']} entr(y/ies) of the window may still be being written "
                 f"(a file still appended to ended inside them); retrying reads them once they are whole")
-        losses = sum(r.get("lost_bytes", 0) for r in reports)
+        losses = sum(loss["approx_bytes"] or 0 for r in reports for loss in r.get("losses", ()))
         if losses:
             self.log.warning("%s: %d byte(s) could not be downloaded (see the download reports above); the "
                              "entries they belonged to are flagged", inst.id, losses)
@@ -341,37 +370,81 @@ class StageSlowLogOperator(BaseOperator):
             "window_start": spec["window_start"], "window_end": spec["window_end"], "downloads": reports,
         }
 
-    def _inputs(self, source: Any, refs: list[LogFileRef], inst: Instance, archive: str | None,
-                reports: list[dict[str, Any]]) -> Iterator[Any]:
-        import gzip
 
-        from rds_slowlog.stage import StageInput
-        from rds_slowlog.staging import filesystem, join
+def stage_spec(spec: Mapping[str, Any], cfg: SlowLogConfig, base: str, *, dag_id: str, run_id: str,
+               archive: str | None, log: Any) -> tuple[Any, list[LogFileRef], list[dict[str, Any]]]:
+    """Download, parse and stage one stage spec under ``base``: ``(StageResult, refs, download reports)``.
 
-        for ref in refs:
-            t0 = time.monotonic()
-            stream = source.open(ref)
-            sink = raw = None
-            # the raw archive: complete files only, under their RDS names (a growing or undated file is
-            # archived by a later run, once rotated)
-            base_name = ref.name.rsplit("/", 1)[-1]
-            if archive is not None and not ref.growing and base_name[-1:].isdigit():
-                fs, path = filesystem(join(archive, ref.name + ".gz"))
-                fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-                raw = fs.open(path, "wb")
-                sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
-            try:
-                yield StageInput(ref.name, _Tee(stream, sink) if sink is not None else stream,  # type: ignore[arg-type]
-                                 inst.engine, growing=ref.growing)
-            finally:
-                stream.close()
-                if sink is not None:
-                    sink.close()
-                    raw.close()
-            report = stream.report.as_dict() if hasattr(stream, "report") else {}
-            report["seconds"] = round(time.monotonic() - t0, 3)
-            reports.append(report)
-            self.log.info("download %s: %s", ref.name, report)
+    Shared by the stage task and by an index task re-staging a chunk that no longer matches its manifest, so
+    both build the same documents with the same ids (the ingest run id is ``<dag_id>/<run_id>``) and, chunks
+    being cut by count and size only, the same chunk bytes. The spec is kept in the manifest's meta for that.
+    """
+    from rds_slowlog.stage import stage_window
+    from rds_slowlog.sources.base import LogFileRef
+
+    inst = _instance_conf(spec)
+    _register_storage()
+    source = _open_source(spec["source"], inst, spec.get("location"))
+    refs = [LogFileRef.from_dict(d) for d in spec["files"]]
+    reports: list[dict[str, Any]] = []
+    result = stage_window(
+        _stage_inputs(source, refs, inst, archive, reports, log), base, instance=inst.id,
+        since=spec["window_start"], until=spec["window_end"], index_prefix=cfg.index_prefix,
+        store_query=cfg.store_query, cluster=inst.cluster, ingest_run_id=f"{dag_id}/{run_id}",
+        chunk_size=cfg.knobs.chunk_size, max_chunk_mb=cfg.knobs.max_buffer_size_mb,
+        memory_threshold_mb=cfg.knobs.memory_threshold_mb, log_time_zone=inst.log_time_zone,
+        history=True, meta={"dag_id": dag_id, "run_id": run_id, "source": spec["source"], "spec": dict(spec)})
+    for f in result.files:
+        log.info("parse %s: %d entr(y/ies) in the window, %d staged, %d left out (file still written), %s",
+                 f["source"], f["window_entries"], f["docs"], f["incomplete_left_out"],
+                 {k: v for k, v in f["parse"].items() if v and k not in ("source", "engine")})
+    return result, refs, reports
+
+
+def _stage_inputs(source: Any, refs: list[LogFileRef], inst: Instance, archive: str | None,
+                  reports: list[dict[str, Any]], log: Any) -> Iterator[Any]:
+    """The window's files as stage inputs, in order; each download is checked once it has been read.
+
+    A file whose download ended short of what the source listed (RDS answered ``AdditionalDataPending=false``
+    and then nothing more before the listed size, a complete-file body came short) raises
+    :class:`DownloadIncomplete` here — before the manifest commits anything — so the task fails and
+    Airflow's retry downloads it again: a cut file is never staged as if it were whole.
+    """
+    import gzip
+
+    from rds_slowlog.stage import StageInput
+    from rds_slowlog.staging import filesystem, join
+
+    for ref in refs:
+        t0 = time.monotonic()
+        stream = source.open(ref)
+        sink = raw = None
+        # the raw archive: complete files only, under their RDS names (a growing or undated file is
+        # archived by a later run, once rotated)
+        base_name = ref.name.rsplit("/", 1)[-1]
+        if archive is not None and not ref.growing and base_name[-1:].isdigit():
+            fs, path = filesystem(join(archive, ref.name + ".gz"))
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            raw = fs.open(path, "wb")
+            sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
+        try:
+            yield StageInput(ref.name, _Tee(stream, sink) if sink is not None else stream,  # type: ignore[arg-type]
+                             inst.engine, growing=ref.growing)
+        finally:
+            stream.close()
+            if sink is not None:
+                sink.close()
+                raw.close()
+        report = stream.report.as_dict() if hasattr(stream, "report") else {}
+        report["seconds"] = round(time.monotonic() - t0, 3)
+        reports.append(report)
+        log.info("download %s: %s", ref.name, report)
+        short = stream.report.short if hasattr(stream, "report") else []
+        if short:
+            raise DownloadIncomplete(
+                f"{inst.id}: {ref.name} was read only in part ({stream.report.bytes} of {ref.size} listed "
+                f"byte(s): {'; '.join(loss.reason for loss in short)}); not staging it as complete — the "
+                f"retry downloads it again")
 
 
 # ------------------------------------------------------------------------------------------- index
@@ -381,7 +454,7 @@ def install_index_templates(config_path: str) -> dict[str, str]:
     from rds_slowlog.airflow.config import load_config
 
     cfg = load_config(config_path)
-    return _index_hook(cfg).install_templates(prefix=cfg.index_prefix)
+    return _index_hook(cfg).install_templates(prefix=cfg.index_prefix, replicas=cfg.search.replicas)
 
 
 def plan_index_groups(stage_results: Sequence[Mapping[str, Any]], chunks_per_task: int,
@@ -423,6 +496,7 @@ class IndexSlowLogChunksOperator(BaseOperator):
         from rds_slowlog.airflow.config import load_config
         from rds_slowlog.exceptions import IndexingError
         from rds_slowlog.indexing import ChunkIndexer
+        from rds_slowlog.staging import ChunkMismatch
 
         cfg = load_config(self.config_path)
         group = self.group
@@ -430,12 +504,23 @@ class IndexSlowLogChunksOperator(BaseOperator):
         _register_storage()
         hook = _index_hook(cfg)
         indexer = ChunkIndexer(hook.client, engine=hook.engine, options=_bulk_options(cfg))
-        try:
-            for url, stats in indexer.iter_chunks([(u, None) for u in group["chunks"]]):
-                self.log.info("indexed %s: %s", url.rsplit("/", 1)[-1], stats)
-        except IndexingError as e:
-            self.log.error("%s; this task's books: %s", e, self._books(indexer, group))
-            raise
+        chunks, done, restaged = list(group["chunks"]), 0, set()
+        while done < len(chunks):
+            try:
+                for url, stats in indexer.iter_chunks([(u, None) for u in chunks[done:]]):
+                    done += 1
+                    self.log.info("indexed %s: %s", url.rsplit("/", 1)[-1], stats)
+            except ChunkMismatch as e:
+                # the chunks before it are indexed and counted; it was never sent. Stage it again (same ids,
+                # same bytes) and go on from it; a second mismatch of the same chunk is not repairable here.
+                if e.url in restaged:
+                    raise
+                self.log.warning("%s; staging it again from the window's source", e)
+                restage_chunk(e.url, cfg, log=self.log)
+                restaged.add(e.url)
+            except IndexingError as e:
+                self.log.error("%s; this task's books: %s", e, self._books(indexer, group))
+                raise
         total = self._books(indexer, group)
         if total["updated"] and getattr(context.get("ti"), "try_number", 1) == 1:
             self.log.warning("%d document(s) replaced one with the same _id on a first try: this window was "
@@ -449,6 +534,51 @@ class IndexSlowLogChunksOperator(BaseOperator):
         t["docs"] = group["docs"]
         t["not_attempted"] = t["docs"] - t["indexed"] - t["failed"] - t["dead_lettered"]
         return t
+
+
+def restage_chunk(url: str, cfg: SlowLogConfig, *, log: Any) -> None:
+    """Replace a staged chunk that no longer matches its manifest with the same chunk staged again.
+
+    Why here and not by failing: the stage task is upstream of every index task, so Airflow's retry of an
+    index task cannot re-stage, and failing would leave the window to a manual rerun. Staging is
+    deterministic — the same files through one document builder with the run's ingest id, chunks cut by
+    document count and size — so the window's stage spec (kept in the manifest's meta) reproduces the chunk
+    byte for byte. It is staged into a scratch prefix beside the window (never over the live chunks, which
+    other index tasks may be reading), checked against the manifest's sha256, and only then copied over the
+    bad object; anything else (the source changed or is gone, ``memory_threshold_mb`` cut the chunks by
+    memory) fails with a message asking for a rerun of the window, which restages everything.
+    """
+    import uuid
+
+    from rds_slowlog.staging import StagingError, filesystem, join, read_manifest
+
+    base, _, name = url.rpartition("/")
+    manifest = read_manifest(base)
+    expected = next((c for c in manifest.chunks if c.name == name), None)
+    spec = manifest.meta.get("spec")
+    if expected is None or not spec:
+        why = "does not list it" if expected is None else "has no stage spec (staged by an older version)"
+        raise StagingError(f"{url} cannot be staged again: its manifest {why}; rerun the window")
+    scratch = join(base, f"restage-{uuid.uuid4().hex[:12]}")
+    fs, scratch_path = filesystem(scratch)
+    try:
+        result, _, _ = stage_spec(spec, cfg, scratch, dag_id=manifest.meta["dag_id"],
+                                  run_id=manifest.meta["run_id"], archive=None, log=log)
+        again = next((c for c in result.manifest.chunks if c.name == name), None)
+        if again is None or again.sha256 != expected.sha256 or again.docs != expected.docs:
+            raise StagingError(
+                f"staging {url} again did not reproduce it (sha256 {again.sha256 if again else 'no such chunk'} "
+                f"vs {expected.sha256} in the manifest): the window's source changed or chunks were cut by memory "
+                f"(memory_threshold_mb); rerun the window")
+        with fs.open(join(scratch_path, name), "rb") as f:
+            data = f.read()
+        target_fs, target = filesystem(url)
+        with target_fs.open(target, "wb") as f:
+            f.write(data)
+        log.info("staged %s again: %d document(s), sha256 %s as in the manifest", name, again.docs, again.sha256)
+    finally:
+        if fs.exists(scratch_path):
+            fs.rm(scratch_path, recursive=True)
 
 
 # ------------------------------------------------------------------------------------------- summarize
@@ -529,7 +659,11 @@ class SummarizeSlowLogOperator(BaseOperator):
             for outlet in self.outlets or []:
                 events[outlet].extra = {"window_start": _iso(stages[0]["window_start"]) if stages else None,
                                         "docs": total["docs"], "instances": [s["instance"] for s in stages]}
+        from rds_slowlog.stats import peak_rss_mb
+
+        # its own peak (``stats`` holds the stage tasks' maximum): every task's memory is accounted for
         return {"stats": dict(total), "instances": [s["instance"] for s in stages],
+                "peak_rss_mb": round(peak_rss_mb(), 1),
                 "top": [{"instance": i, **{k: c[k] for k in ("query_id", "fingerprint", "count", "query_time_sum",
                                                                "query_time_p95")}} for i, c in top[: self.top]]}
 
@@ -571,7 +705,9 @@ class SlowLogRetentionOperator(BaseOperator):
                                      _epoch(self.logical_now))
         self.log.info("removed staging %s; deleted %d index(es) older than %d day(s): %s", removed, len(deleted),
                       cfg.retention_days, deleted)
-        return {"staging_removed": removed, "indices_deleted": deleted}
+        from rds_slowlog.stats import peak_rss_mb
+
+        return {"staging_removed": removed, "indices_deleted": deleted, "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def delete_old_indices(hook: Any, prefix: str, days: int, now: float) -> list[str]:

@@ -17,6 +17,7 @@ __all__ = [
     "SETTLE_SECONDS",
     "WINDOW_SLACK",
     "DownloadReport",
+    "LINE_OVER_CAP",
     "LogFileRef",
     "LogSource",
     "Loss",
@@ -85,12 +86,22 @@ class Resume:
     offset: int = 0
 
 
+#: Why bytes were lost when asking again cannot bring them back: RDS cut a single line at its response cap.
+LINE_OVER_CAP = "line longer than the portion cap (RDS truncated it)"
+
+
 class Loss(NamedTuple):
     """Bytes that never reached the stream: where (offset in the stream), about how many, and why."""
 
     offset: int
     approx_bytes: int | None
     reason: str
+
+    @property
+    def permanent(self) -> bool:
+        """True when a later download cannot do better (one line above RDS's cap); every other loss — the
+        walk ended before the listed size, a complete-file body came short — may be read whole by a retry."""
+        return self.reason == LINE_OVER_CAP
 
 
 @dataclass
@@ -121,6 +132,11 @@ class DownloadReport:
     @property
     def lost_bytes(self) -> int:
         return sum(loss.approx_bytes or 0 for loss in self.losses)
+
+    @property
+    def short(self) -> list[Loss]:
+        """Losses a retry may recover (see :attr:`Loss.permanent`): the file must not be staged as complete."""
+        return [loss for loss in self.losses if not loss.permanent]
 
     def as_dict(self) -> dict[str, Any]:
         return {

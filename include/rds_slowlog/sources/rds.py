@@ -29,8 +29,8 @@ from rds_slowlog.parsers.base import RDS_TRUNCATION_MARKER
 from rds_slowlog.sources.aws import error_code as _error_code
 from rds_slowlog.sources.aws import is_unreachable
 from rds_slowlog.sources.aws import retry_attempts as _retry_attempts
-from rds_slowlog.sources.base import (SETTLE_SECONDS, DownloadReport, LogFileRef, Loss, Resume,
-                                      SourceStream, StreamRaw)
+from rds_slowlog.sources.base import (LINE_OVER_CAP, SETTLE_SECONDS, DownloadReport, LogFileRef, Loss,
+                                      Resume, SourceStream, StreamRaw)
 
 __all__ = [
     "MYSQL_SLOWLOG",
@@ -560,8 +560,7 @@ class _RdsRaw(StreamRaw):
                 start = self._file_pos
                 end = _marker_offset(new_marker)
                 approx = end - start - kept_len if start is not None and end is not None else None
-                self._lose(self._offset + max(0, kept_len - self._skip), approx,
-                           "line longer than the portion cap (RDS truncated it)")
+                self._lose(self._offset + max(0, kept_len - self._skip), approx, LINE_OVER_CAP)
 
             progressed = bool(data) or new_marker != self._marker
             if progressed:

@@ -31,8 +31,23 @@ What it looks like, and why:
 * **Ready means usable**: :meth:`AirflowStack.start` returns once ``/api/v2/monitor/health`` reports the
   metadatabase, scheduler, dag-processor (and triggerer) healthy; :meth:`AirflowStack.wait_dag` then waits for
   a DAG to be parsed (reporting import errors instead of timing out silently).
+* **CeleryExecutor mode** (``executor="CeleryExecutor"``, as MWAA runs Airflow): Debian's ``redis-server`` on
+  loopback without persistence as the broker, Celery results in a second database (``airflow_celery``) of the
+  stack's PostgreSQL, ``moto_server`` as the stack's S3 (:attr:`AirflowStack.s3_endpoint_url`), and
+  ``celery_workers`` (2) ``airflow celery worker`` processes. Each worker stands for a machine of its own: its
+  own AIRFLOW_HOME (task logs), working directory (``run/<worker>``), TMPDIR, log-server port, celery node
+  name and host name — the latter through ``[core] hostname_callable`` = :func:`worker_hostname`, which reads
+  ``$AIRFLOW_HOME/hostname`` like ``/etc/hostname``, so task instances say which worker ran them. Only the
+  DAGs folder is shared, as MWAA syncs ``dags/`` to every worker. Because no worker can serve another one's
+  log files (one ``worker_log_server_port`` for all in the api-server), task logs are remote logs on the
+  stack's S3, which the api-server reads — MWAA does the same with CloudWatch. Workers are ready when their
+  log says ``<node> ready.``; the broker when it answers ``PING``. Faults for tests:
+  :meth:`AirflowStack.kill_component` (``kill -9`` of a component and every process under it, task
+  processes that ``setsid()`` included), :meth:`AirflowStack.start_component`,
+  :meth:`AirflowStack.restart_component`.
 
-Layout under ``home``: ``airflow/`` (AIRFLOW_HOME: passwords.json, task logs), ``pg/`` (data dir, server log;
+Layout under ``home``: ``airflow/`` (AIRFLOW_HOME: passwords.json, task logs), ``workers/<worker>/{airflow,tmp}``
+(a Celery worker's AIRFLOW_HOME and TMPDIR), ``pg/`` (data dir, server log;
 a symlink into ``/tmp`` when the ``postgres`` user cannot reach ``home``, e.g. under pytest's 0700 tmp),
 ``logs/<component>.log`` (stdout+stderr of each process), ``state.json`` (pids and ports of the running
 stack), ``secrets.json`` (kept across restarts: the Fernet key must match the DB), ``airflow.env`` (``export``
@@ -48,6 +63,7 @@ Typical use::
 or from a shell (``scripts/airflow-stack.sh`` wraps this)::
 
     python -m rds_slowlog.testing.airflow_stack start --home /tmp/af --dags dags --plugins plugins
+    python -m rds_slowlog.testing.airflow_stack start --home /tmp/afc --dags dags --executor celery --workers 2
     python -m rds_slowlog.testing.airflow_stack status --home /tmp/af
     python -m rds_slowlog.testing.airflow_stack stop --home /tmp/af
 
@@ -83,7 +99,7 @@ from typing import Any
 
 __all__ = [
     "AirflowApiError", "AirflowStack", "DEFAULT_COMPONENTS", "MARKER", "PG_BIN", "StackError", "StackTimeout",
-    "find_stack_processes", "free_port", "main",
+    "find_stack_processes", "free_port", "main", "worker_hostname",
 ]
 
 def _pg_bin() -> Path:
@@ -110,6 +126,16 @@ HEALTH_KEYS: dict[str, str | None] = {
     "api-server": None, "scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer",
 }
 EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+#: CeleryExecutor mode's services, started before Airflow: the broker, and moto as the stack's S3.
+CELERY_SERVICES: tuple[str, ...] = ("redis", "moto")
+#: Celery workers are components ``celery-worker-1`` … ``celery-worker-N``.
+WORKER_PREFIX = "celery-worker-"
+#: The bucket on the stack's moto that holds task logs (``[logging] remote_base_log_folder``).
+LOGS_BUCKET = "airflow-stack-logs"
+#: Connection id of the stack's own S3 (remote task logs); the DAG's connections are the caller's business.
+LOGS_CONN_ID = "airflow_stack_logs"
+#: File in a worker's AIRFLOW_HOME with its host name (what :func:`worker_hostname` answers).
+HOSTNAME_FILE = "hostname"
 FINAL_RUN_STATES = frozenset({"success", "failed"})
 FINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 USERNAME = PASSWORD = "admin"
@@ -144,6 +170,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_HOSTNAME: str | None = None
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of the stack's Celery workers: the name in ``$AIRFLOW_HOME/hostname``.
+
+    Why: the two workers run on one machine but stand for two, so the task instances they run must say which
+    one ran them (``hostname`` in the REST API, what a test checks to see work spread over both). Airflow asks
+    ``hostname_callable`` for that name; each worker's own AIRFLOW_HOME holds a ``hostname`` file written by
+    the stack (as ``/etc/hostname`` names a real machine), so no variable of ours is involved. Without the
+    file (any other process) it answers what Airflow's default ``getfqdn`` would.
+    """
+    global _HOSTNAME
+    if _HOSTNAME is None:
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        try:
+            _HOSTNAME = Path(home, HOSTNAME_FILE).read_text().strip() or socket.getfqdn()
+        except OSError:
+            _HOSTNAME = socket.getfqdn()
+    return _HOSTNAME
 
 
 def _port_in_use(port: int) -> bool:
@@ -362,11 +410,13 @@ class _Postgres:
             raise StackError(f"psql failed: {sql}\n{res.stderr}")
         return res.stdout
 
-    def create_airflow_db(self) -> None:
+    def create_airflow_db(self, databases: Sequence[str] = ("airflow",)) -> None:
+        """The ``airflow`` role and its databases (the metadata DB; ``airflow_celery`` for Celery results)."""
         if not self.psql("SELECT 1 FROM pg_roles WHERE rolname = 'airflow'").strip():
             self.psql("CREATE ROLE airflow LOGIN PASSWORD 'airflow'")
-        if not self.psql("SELECT 1 FROM pg_database WHERE datname = 'airflow'").strip():
-            self.psql("CREATE DATABASE airflow OWNER airflow")
+        for db in databases:
+            if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'").strip():
+                self.psql(f"CREATE DATABASE {db} OWNER airflow")
 
     def stop(self, timeout: float = 30) -> None:
         """Fast shutdown (rolls back open transactions), then SIGQUIT, then SIGKILL the whole group."""
@@ -403,6 +453,35 @@ def _user_can_reach(path: Path, user: str | None) -> bool:
     return res.returncode == 0
 
 
+def _process_tree(root: int) -> list[int]:
+    """``root`` and all its live descendants (by parent pid, so processes that left the group count)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _proc_stat(int(entry))
+            if st is not None and st[0] not in ("Z", "X"):
+                children.setdefault(st[1], []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in out:
+            continue
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return [p for p in out if _alive(p)]
+
+
+def _moto_server_cmd() -> str:
+    """``moto_server`` of the running interpreter's venv (moto[server] is in the test extra), else PATH's."""
+    cand = Path(sys.executable).with_name("moto_server")
+    if cand.exists():
+        return str(cand)
+    found = shutil.which("moto_server")
+    if found is None:
+        raise StackError("moto_server not found (pip install 'moto[server]': the test extra)")
+    return found
+
+
 def _wait_gone(alive: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while alive():
@@ -421,6 +500,7 @@ class _Proc:
     pid: int
     log: Path
     popen: subprocess.Popen[bytes] | None = None   # None when attached from another process
+    log_start: int = 0                              # offset of this start's output in ``log`` (readiness)
 
     def alive(self) -> bool:
         if self.popen is not None:
@@ -437,10 +517,15 @@ class AirflowStack:
     :param plugins_folder: ``[core] plugins_folder`` (loaded by the api-server at start: restart to reload).
     :param port: api-server port on 127.0.0.1; 0 picks a free one.
     :param pg_port: PostgreSQL port; 0 picks a free one.
-    :param executor: ``"LocalExecutor"``. ``"CeleryExecutor"`` (issue 9) is reserved: it will add a
-        redis-server and ``airflow celery worker`` components through :meth:`_executor_env` /
-        :meth:`_default_components`, which is where the executor-specific parts live.
+    :param executor: ``"LocalExecutor"`` or ``"CeleryExecutor"``. Celery adds the components ``redis``
+        (Debian's ``redis-server`` on loopback, no persistence: the broker), ``moto`` (``moto_server``: the
+        stack's S3, see :attr:`s3_endpoint_url`; task logs go there as remote logs) and ``celery-worker-1`` …
+        ``celery-worker-N``, each with its own AIRFLOW_HOME, working directory, TMPDIR, log-server port and
+        host name (:func:`worker_hostname`) — so nothing can lean on a local path another task wrote. Celery
+        results go to a second database (``airflow_celery``) of the stack's PostgreSQL.
     :param parallelism: ``[core] parallelism`` and ``max_active_tasks_per_dag`` (LocalExecutor worker count).
+    :param celery_workers: number of Celery workers (CeleryExecutor; default 2).
+    :param worker_concurrency: ``--concurrency`` of each worker (default ``parallelism // celery_workers``).
     :param extra_env: more variables for every component, applied last (``AIRFLOW_CONN_*``,
         ``AIRFLOW__CORE__...``, ``AIRFLOW_VAR_*``); they win over the stack's own settings.
     :param triggerer: run the triggerer (needed for deferrable tasks); ignored when ``components`` is given.
@@ -458,9 +543,14 @@ class AirflowStack:
                  extra_env: Mapping[str, str] | None = None, triggerer: bool = True,
                  components: Sequence[str] | None = None, refresh_interval: int = 5,
                  start_timeout: float = 180.0, stop_grace: float = 30.0,
-                 airflow_cmd: Sequence[str] | None = None, log: Log | None = None) -> None:
+                 airflow_cmd: Sequence[str] | None = None, log: Log | None = None,
+                 celery_workers: int = 2, worker_concurrency: int | None = None) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+        if celery_workers < 1:
+            raise ValueError(f"celery_workers must be at least 1, not {celery_workers}")
+        self.celery_workers = celery_workers
+        self.worker_concurrency = worker_concurrency or max(1, parallelism // celery_workers)
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.plugins_folder = Path(plugins_folder).resolve() if plugins_folder else None
@@ -471,9 +561,10 @@ class AirflowStack:
         self.extra_env = {str(k): str(v) for k, v in (extra_env or {}).items()}
         self.triggerer = triggerer
         self.components = tuple(components) if components is not None else self._default_components()
-        unknown = [c for c in self.components if c not in HEALTH_KEYS]
+        unknown = [c for c in self.components if c not in HEALTH_KEYS and not self._is_celery_part(c)]
         if unknown:
-            raise ValueError(f"unknown components {unknown}; known: {sorted(HEALTH_KEYS)}")
+            raise ValueError(f"unknown components {unknown}; known: {sorted(HEALTH_KEYS)}, "
+                             f"{list(CELERY_SERVICES)} and {WORKER_PREFIX}<n> (CeleryExecutor)")
         self.refresh_interval = refresh_interval
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
@@ -493,24 +584,104 @@ class AirflowStack:
         self._atexit_registered = False
 
     # ------------------------------------------------------------------ configuration
+    def _is_celery_part(self, name: str) -> bool:
+        return self.executor == "CeleryExecutor" and (
+            name in CELERY_SERVICES or (name.startswith(WORKER_PREFIX) and name[len(WORKER_PREFIX):].isdigit()))
+
     def _default_components(self) -> tuple[str, ...]:
-        """Components for the executor. Issue 9 (CeleryExecutor) adds ``redis`` and ``celery-worker`` here."""
+        """Components for the executor, in start order: Celery's broker and S3 come first, workers last."""
+        airflow = tuple(c for c in DEFAULT_COMPONENTS if self.triggerer or c != "triggerer")
         if self.executor == "CeleryExecutor":
-            raise NotImplementedError(
-                "CeleryExecutor mode is issue 9: it adds a redis-server component, `airflow celery worker "
-                "--concurrency <parallelism>` workers, AIRFLOW__CELERY__BROKER_URL/RESULT_BACKEND and an "
-                "airflow_celery database; use executor='LocalExecutor' until then")
-        return tuple(c for c in DEFAULT_COMPONENTS if self.triggerer or c != "triggerer")
+            workers = tuple(f"{WORKER_PREFIX}{k}" for k in range(1, self.celery_workers + 1))
+            return (*CELERY_SERVICES, *airflow, *workers)
+        return airflow
+
+    @property
+    def workers(self) -> list[str]:
+        """The Celery worker components (empty for LocalExecutor)."""
+        return [c for c in self.components if c.startswith(WORKER_PREFIX)]
 
     def _executor_env(self) -> dict[str, str]:
-        """Executor-specific settings (issue 9 puts the Celery broker/result backend here)."""
-        return {"AIRFLOW__CORE__EXECUTOR": self.executor}
+        """Executor-specific settings: for Celery the broker, the result backend, the workers' host names,
+        and task logs on the stack's S3 (workers share no disk, so the api-server reads them from there)."""
+        env = {"AIRFLOW__CORE__EXECUTOR": self.executor}
+        if self.executor != "CeleryExecutor":
+            return env
+        s = self._secrets or self._load_secrets()
+        env.update({
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{s['redis_port']}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND":
+                f"db+postgresql+psycopg2://airflow:airflow@127.0.0.1:{self.pg_port}/airflow_celery",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+            # Airflow's own default; said here because a lost worker's task is only re-delivered after it
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "rds_slowlog.testing.airflow_stack.worker_hostname",
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{LOGS_BUCKET}/task-logs",
+            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": LOGS_CONN_ID,
+            f"AIRFLOW_CONN_{LOGS_CONN_ID.upper()}": json.dumps({
+                "conn_type": "aws", "login": "testing", "password": "testing",
+                "extra": {"endpoint_url": self.s3_endpoint_url, "region_name": "us-east-1"}}),
+        })
+        return env
+
+    @property
+    def s3_endpoint_url(self) -> str | None:
+        """The stack's S3 (moto) in CeleryExecutor mode: point an ``aws`` connection's S3 at it (the
+        ``service_config`` extra ``{"s3": {"endpoint_url": ...}}`` keeps its other services elsewhere)."""
+        if self.executor != "CeleryExecutor":
+            return None
+        s = self._secrets or self._load_secrets()
+        return f"http://127.0.0.1:{s['moto_port']}"
 
     def _component_argv(self, name: str) -> list[str]:
         if name == "api-server":
             return [*self.airflow_cmd, "api-server", "--host", "127.0.0.1", "--port", str(self.port),
                     "--workers", "1"]
+        s = self._secrets or self._load_secrets()
+        if name == "redis":
+            return ["redis-server", "--port", s["redis_port"], "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", str(self._component_cwd(name)), "--protected-mode", "no"]
+        if name == "moto":
+            return [_moto_server_cmd(), "-H", "127.0.0.1", "-p", s["moto_port"]]
+        if name.startswith(WORKER_PREFIX):
+            # celery node name <component>@<host name>: distinct, and what `celery inspect` shows
+            return [*self.airflow_cmd, "celery", "worker", "--concurrency", str(self.worker_concurrency),
+                    "--celery-hostname", f"{name}@{self.hostname_of(name)}"]
         return [*self.airflow_cmd, name]
+
+    def hostname_of(self, worker: str) -> str:
+        """The host name a Celery worker reports for the task instances it runs (REST API `hostname`)."""
+        return f"{socket.gethostname()}-{worker}"
+
+    def _component_cwd(self, name: str) -> Path:
+        """Where a component starts: ``run/`` (how :func:`find_stack_processes` knows them), a worker in
+        ``run/<worker>/``, its own working directory like on a machine of its own."""
+        if name.startswith(WORKER_PREFIX) or name in CELERY_SERVICES:
+            return self.run_dir / name
+        return self.run_dir
+
+    def worker_home(self, name: str) -> Path:
+        """A Celery worker's own AIRFLOW_HOME (its task logs, its ``hostname`` file)."""
+        return self.home / "workers" / name / "airflow"
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        """:attr:`env`, plus for a Celery worker its own AIRFLOW_HOME, TMPDIR and log-server port."""
+        env = self.env
+        if name.startswith(WORKER_PREFIX):
+            s = self._secrets or self._load_secrets()
+            tmp = self.home / "workers" / name / "tmp"
+            env.update({"AIRFLOW_HOME": str(self.worker_home(name)), "TMPDIR": str(tmp), "TMP": str(tmp),
+                        "TEMP": str(tmp), "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": s[f"log_port_{name}"]})
+        return env
+
+    def _prepare_component(self, name: str) -> None:
+        self._component_cwd(name).mkdir(parents=True, exist_ok=True)
+        if name.startswith(WORKER_PREFIX):
+            home = self.worker_home(name)
+            for d in (home, home.parent / "tmp"):
+                d.mkdir(parents=True, exist_ok=True)
+            (home / HOSTNAME_FILE).write_text(self.hostname_of(name) + "\n")
 
     @property
     def url(self) -> str:
@@ -585,7 +756,7 @@ class AirflowStack:
             if not data.get(key):
                 data[key], changed = make(), True
         # log-server ports are per start (0 = the OS picks): stored here so attach() rebuilds the same env
-        for key in ("worker_log_port", "trigger_log_port"):
+        for key in self._port_keys():
             if not data.get(key):
                 data[key], changed = str(free_port()), True
         if changed:
@@ -594,6 +765,13 @@ class AirflowStack:
             os.chmod(path, 0o600)
         self._secrets = data
         return data
+
+    def _port_keys(self) -> list[str]:
+        """Ports picked afresh for every start, kept in ``secrets.json`` for :meth:`attach`."""
+        keys = ["worker_log_port", "trigger_log_port"]
+        if self.executor == "CeleryExecutor":
+            keys += ["redis_port", "moto_port", *(f"log_port_{w}" for w in self.workers)]
+        return keys
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> AirflowStack:
@@ -646,10 +824,12 @@ class AirflowStack:
             if _port_in_use(port):   # fail in a second, not after db migrate with a crashed api-server
                 raise StackError(f"port {port} for the {what} is in use on 127.0.0.1 (another Airflow?); "
                                  "pick another one, or 0 for a free one")
+        if self.executor == "CeleryExecutor" and shutil.which("redis-server") is None:
+            raise StackError("CeleryExecutor mode needs Debian's redis-server (apt-get install redis-server)")
         self._secrets = {}
         with contextlib.suppress(OSError, ValueError):   # fresh log-server ports for every start
             data = json.loads((self.home / "secrets.json").read_text())
-            for key in ("worker_log_port", "trigger_log_port"):
+            for key in self._port_keys():
                 data.pop(key, None)
             (self.home / "secrets.json").write_text(json.dumps(data, indent=1))
         self._load_secrets()
@@ -666,6 +846,9 @@ class AirflowStack:
             + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(self.airflow_env.items())))
         os.chmod(self.home / "airflow.env", 0o600)
 
+        services = [c for c in self.components if c in CELERY_SERVICES]
+        for name in services:               # broker and S3 start while the DB is migrated
+            self._spawn(name)
         t1 = time.monotonic()
         res = self.cli("db", "migrate", timeout=600, log_name="db-migrate")
         if res.returncode != 0:
@@ -674,8 +857,10 @@ class AirflowStack:
         self.timings["db_migrate"] = round(time.monotonic() - t1, 1)
 
         t2 = time.monotonic()
+        self._wait_services(services)
         for name in self.components:
-            self._spawn(name)
+            if name not in services:
+                self._spawn(name)
         self._write_state()
         self._wait_healthy()
         self.timings["components_to_healthy"] = round(time.monotonic() - t2, 1)
@@ -696,18 +881,146 @@ class AirflowStack:
         self.pg.prepare_dir()
         self.pg.init()
         self.pg.start()
-        self.pg.create_airflow_db()
+        self.pg.create_airflow_db(("airflow", "airflow_celery") if self.executor == "CeleryExecutor"
+                                  else ("airflow",))
         self.log(f"postgres up on 127.0.0.1:{self.pg_port} (data {self.pg.data}, as {self.pg.run_as or 'me'})")
 
     def _spawn(self, name: str) -> None:
         log = self.logs_dir / f"{name}.log"
+        self._prepare_component(name)
         with open(log, "ab") as fh:
             fh.write(f"\n===== {datetime.now(timezone.utc).isoformat()} starting {name}\n".encode())
             fh.flush()
+            start = fh.tell()
             # start_new_session == setsid: the pid is the pgid, so stop() reaches every forked worker too
             popen = subprocess.Popen(self._component_argv(name), stdin=subprocess.DEVNULL, stdout=fh,
-                                     stderr=subprocess.STDOUT, env=self.env, cwd=self.run_dir, start_new_session=True)
-        self.procs[name] = _Proc(name, popen.pid, log, popen)
+                                     stderr=subprocess.STDOUT, env=self._component_env(name),
+                                     cwd=self._component_cwd(name), start_new_session=True)
+        self.procs[name] = _Proc(name, popen.pid, log, popen, start)
+
+    def _wait_services(self, names: Sequence[str], timeout: float = 60) -> None:
+        """Wait for the broker and S3 to answer; then create the task-log bucket on S3."""
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while not self._component_ready(name):
+                p = self.procs[name]
+                if not p.alive():
+                    raise StackError(f"{name} exited during start-up (log {p.log}):\n{_tail(p.log, 40)}")
+                if time.monotonic() >= deadline:
+                    raise StackTimeout(f"{name} not answering after {timeout:.0f} s:\n{_tail(p.log, 40)}")
+                time.sleep(0.2)
+        if "moto" in names:
+            self.create_bucket(LOGS_BUCKET)
+
+    def create_bucket(self, bucket: str) -> None:
+        """Create a bucket on the stack's S3 (moto takes unsigned requests; an existing bucket is fine)."""
+        if self.s3_endpoint_url is None:
+            raise StackError("the stack has no S3 (CeleryExecutor mode only)")
+        req = urllib.request.Request(f"{self.s3_endpoint_url}/{_q(bucket)}", method="PUT", data=b"")
+        try:
+            with urllib.request.urlopen(req, timeout=30):
+                pass
+        except urllib.error.HTTPError as e:
+            if e.code != 409:               # BucketAlreadyOwnedByYou
+                raise StackError(f"creating bucket {bucket} on moto failed: HTTP {e.code} {e.read()[:500]!r}")
+
+    def _component_ready(self, name: str) -> bool:
+        """Readiness of the components the health endpoint does not cover: the broker answers PING, moto
+        answers HTTP, a Celery worker's log says ``ready.`` since its latest start."""
+        s = self._secrets or self._load_secrets()
+        if name == "redis":
+            try:
+                with socket.create_connection(("127.0.0.1", int(s["redis_port"])), timeout=2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    return sock.recv(64).startswith(b"+PONG")
+            except OSError:
+                return False
+        if name == "moto":
+            try:
+                with urllib.request.urlopen(f"{self.s3_endpoint_url}/moto-api/data.json", timeout=5):
+                    return True
+            except urllib.error.HTTPError:
+                return True                 # it answers
+            except (OSError, ValueError):
+                return False
+        if name.startswith(WORKER_PREFIX):
+            p = self.procs.get(name)
+            if p is None or not p.alive():
+                return False
+            try:
+                with open(p.log, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                return False
+            if not p.log_start:             # attached from another process: the latest start's output
+                mark = data.rfind(f" starting {name}\n".encode())
+                data = data[mark:] if mark >= 0 else data
+            else:
+                data = data[p.log_start:]
+            return f"{name}@".encode() in data and b" ready." in data
+        return True
+
+    def kill_component(self, name: str, sig: int = signal.SIGKILL) -> list[int]:
+        """Send ``sig`` (default SIGKILL: a machine that died) to a component and every process under it at
+        once — its process group *and* descendants that left it (task processes ``setsid()``); returns the
+        pids signalled. The component stays down until :meth:`start_component`."""
+        p = self.procs.get(name)
+        if p is None:
+            raise StackError(f"no running component {name!r} (have {sorted(self.procs)})")
+        pids = _process_tree(p.pid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, sig)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            _wait_gone(lambda: any(_alive(x) for x in pids) or p.alive(), 15)
+        if p.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.popen.wait(timeout=5)
+        self.log(f"{name}: signal {sig} to {len(pids)} process(es)")
+        return pids
+
+    def stop_component(self, name: str) -> None:
+        """SIGTERM a component's group (a graceful stop: a Celery worker finishes its tasks), SIGKILL after
+        ``stop_grace``."""
+        p = self.procs.get(name)
+        if p is None:
+            return
+        pids = _process_tree(p.pid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGTERM)
+        if not _wait_gone(lambda: p.alive() or any(_alive(x) for x in pids), self.stop_grace):
+            self.kill_component(name)
+        elif p.popen is not None:
+            p.popen.wait(timeout=5)
+
+    def start_component(self, name: str, timeout: float | None = None) -> None:
+        """(Re)start one component of a running stack with the same environment; waits until it is ready."""
+        if name not in self.components:
+            raise StackError(f"{name!r} is not a component of this stack ({self.components})")
+        p = self.procs.get(name)
+        if p is not None and p.alive():
+            raise StackError(f"{name} is still running (pid {p.pid})")
+        with self._lock():
+            self._spawn(name)
+            self._write_state()
+        deadline = time.monotonic() + (timeout or self.start_timeout)
+        while name in self.unhealthy():
+            if not self.procs[name].alive():
+                raise StackError(f"{name} exited during start-up:\n{_tail(self.procs[name].log, 60)}")
+            if time.monotonic() >= deadline:
+                raise StackTimeout(f"{name} not ready after {timeout or self.start_timeout:.0f} s:\n"
+                                   f"{_tail(self.procs[name].log, 40)}")
+            time.sleep(0.5)
+
+    def restart_component(self, name: str, *, kill: bool = False) -> None:
+        """Stop (SIGTERM, or SIGKILL with ``kill``) and start one component again."""
+        if kill:
+            self.kill_component(name)
+        else:
+            self.stop_component(name)
+        self.start_component(name)
 
     def health(self) -> dict[str, Any] | None:
         """``GET /api/v2/monitor/health`` (no auth), or None while the api-server does not answer."""
@@ -725,8 +1038,10 @@ class AirflowStack:
             return ["api-server"]
         bad = [] if (h.get("metadatabase") or {}).get("status") == "healthy" else ["metadatabase"]
         for name in self.components:
-            key = HEALTH_KEYS[name]
+            key = HEALTH_KEYS.get(name)
             if key is not None and ((h.get(key) or {}).get("status") != "healthy"):
+                bad.append(name)
+            elif key is None and name in self.procs and not self._component_ready(name):
                 bad.append(name)
         return bad
 
@@ -756,7 +1071,8 @@ class AirflowStack:
                 "plugins_folder": str(self.plugins_folder) if self.plugins_folder else None,
                 "executor": self.executor, "parallelism": self.parallelism, "extra_env": self.extra_env,
                 "components": list(self.components), "refresh_interval": self.refresh_interval,
-                "airflow_cmd": self.airflow_cmd,
+                "airflow_cmd": self.airflow_cmd, "celery_workers": self.celery_workers,
+                "worker_concurrency": self.worker_concurrency,
             },
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -776,7 +1092,8 @@ class AirflowStack:
         st = cls(home, cfg["dags_folder"], cfg["plugins_folder"], port=state["port"], pg_port=state["pg_port"],
                  executor=cfg["executor"], parallelism=cfg["parallelism"], extra_env=cfg["extra_env"],
                  components=cfg["components"], refresh_interval=cfg["refresh_interval"],
-                 airflow_cmd=cfg["airflow_cmd"], log=log)
+                 airflow_cmd=cfg["airflow_cmd"], log=log, celery_workers=cfg.get("celery_workers", 2),
+                 worker_concurrency=cfg.get("worker_concurrency"))
         st.timings = dict(state.get("timings") or {})
         st.pg_root = Path(state["pg_root"]) if state.get("pg_root") else None
         st.pg_ephemeral = bool(state.get("pg_ephemeral"))
@@ -1209,7 +1526,11 @@ class AirflowStack:
         """The ``KEY=value`` lines the CLI prints (shell-quoted: ``eval`` them with ``set -a``)."""
         vals = {"AIRFLOW_URL": self.url, "AIRFLOW_UI_URL": self.ui_url, "AIRFLOW_USER": USERNAME,
                 "AIRFLOW_PASSWORD": PASSWORD, "AIRFLOW_STACK_HOME": str(self.home),
-                "AIRFLOW_ENV_FILE": str(self.home / "airflow.env"), "AIRFLOW_DB_URL": self.sql_alchemy_conn}
+                "AIRFLOW_ENV_FILE": str(self.home / "airflow.env"), "AIRFLOW_DB_URL": self.sql_alchemy_conn,
+                "AIRFLOW_EXECUTOR": self.executor}
+        if self.s3_endpoint_url:
+            vals["AIRFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+            vals["AIRFLOW_CELERY_WORKERS"] = " ".join(self.workers)
         return [f"{k}={shlex.quote(v)}" for k, v in vals.items()]
 
 
@@ -1266,6 +1587,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--pg-port", type=int, default=0, help="PostgreSQL port (default: a free one)")
     ap.add_argument("--parallelism", type=int, default=4)
     ap.add_argument("--no-triggerer", action="store_true", help="do not run the triggerer")
+    ap.add_argument("--executor", choices=["local", "celery", *EXECUTORS], default="local",
+                    help="local (default) or celery: redis-server broker, moto S3, --workers Celery workers")
+    ap.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery; default 2)")
+    ap.add_argument("--worker-concurrency", type=int, default=None,
+                    help="tasks per Celery worker (default parallelism / workers)")
     ap.add_argument("--env", action="append", default=[], metavar="K=V", help="extra variable (repeatable)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health")
     args = ap.parse_args(argv)
@@ -1298,13 +1624,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("start needs --dags (or $AIRFLOW_STACK_DAGS)")
     with contextlib.suppress(FileNotFoundError):
         running = AirflowStack.attach(home)
-        if running.running and not running.unhealthy() and running.dags_folder == Path(args.dags).resolve():
+        want_exec = {"local": "LocalExecutor", "celery": "CeleryExecutor"}.get(args.executor, args.executor)
+        if running.running and not running.unhealthy() and running.dags_folder == Path(args.dags).resolve() \
+                and running.executor == want_exec:
             _stderr_log(f"already running at {running.url}")
             print("\n".join(running.info_lines()))
             return 0
-    st = AirflowStack(home, args.dags, args.plugins, port=args.port, pg_port=args.pg_port,
+    executor = {"local": "LocalExecutor", "celery": "CeleryExecutor"}.get(args.executor, args.executor)
+    st = AirflowStack(home, args.dags, args.plugins, port=args.port, pg_port=args.pg_port, executor=executor,
                       parallelism=args.parallelism, extra_env=_parse_env(args.env), triggerer=not args.no_triggerer,
-                      start_timeout=args.timeout)
+                      start_timeout=args.timeout, celery_workers=args.workers,
+                      worker_concurrency=args.worker_concurrency)
     try:
         st.start()
     except KeyboardInterrupt:

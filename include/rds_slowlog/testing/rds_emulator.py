@@ -287,6 +287,8 @@ _FAULT_DEFAULTS: dict[str, float] = {
     "truncate": 65536,
     "slow": 0.5,
     "portion_cap": DEFAULT_PORTION_CAP,
+    "stop_short": 5,
+    "complete_file_denied": 1,
 }
 
 
@@ -302,6 +304,13 @@ class Faults:
     * ``truncate`` — a per-response byte cap below ``portion_cap`` (0 = off), to exercise truncation cheaply.
     * ``slow`` — seconds to sleep before answering each request.
     * ``portion_cap`` — the 1 MB DownloadDBLogFilePortion cap.
+    * ``stop_short`` — with ``early_pending_false``: the next N portion requests that start past that fraction
+      (and before the end) get no data at all, ``AdditionalDataPending=false`` and their own marker back — RDS
+      claiming the end of a file that is longer, which no amount of asking changes for a while. Counts down
+      as it is used (N calls in all, across files), so a later attempt reads the file whole.
+    * ``complete_file_denied`` — the REST complete-file endpoint answers 403 ``AccessDenied`` (an IAM policy
+      without ``rds:DownloadCompleteDBLogFile``), so clients fall back to the portion API where the other
+      faults live.
     """
 
     throttle_every: int = 0
@@ -310,6 +319,8 @@ class Faults:
     truncate: int = 0
     slow: float = 0.0
     portion_cap: int = DEFAULT_PORTION_CAP
+    stop_short: int = 0
+    complete_file_denied: int = 0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Faults:
@@ -660,6 +671,14 @@ class RdsEmulator:
             self._rotation_left = self.faults.notfound_during_rotation
             return name
 
+    def _take_stop_short(self) -> bool:
+        """Use up one ``stop_short`` answer if any are left."""
+        with self._lock:
+            if self.faults.stop_short <= 0:
+                return False
+            self.faults.stop_short -= 1
+            return True
+
     # ---- internals: instances and files
 
     def _spec(self, instance: str) -> InstanceSpec:
@@ -811,6 +830,8 @@ class RdsEmulator:
         frac = self.faults.early_pending_false
         if pending and frac > 0 and end >= frac * size:
             pending = False
+        if frac > 0 and start is not None and frac * size <= start < size and self._take_stop_short():
+            kept, end, pending, truncated = b"", start, False, False   # "that was all", though it goes on
         next_marker = f"{hour}:{end}"
         call.data_bytes = len(kept)
         call.truncated = truncated
@@ -886,6 +907,9 @@ class RdsEmulator:
             call.instance, call.log_file = instance, name
             if not _has_auth(req.headers, split.query):
                 raise _Fault(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
+            if self.faults.complete_file_denied:
+                raise _Fault(403, "AccessDenied", "User is not authorized to perform: "
+                             "rds:DownloadCompleteDBLogFile on resource: " + instance)
             path = self._resolve(instance, name)
             f = open(path, "rb")
         except _Fault as fault:
@@ -977,8 +1001,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
-                    help="throttle_every=N, early_pending_false=F, notfound_during_rotation=N, truncate=BYTES, "
-                         "slow=SECONDS, portion_cap=BYTES")
+                    help="throttle_every=N, early_pending_false=F, stop_short=N, notfound_during_rotation=N, "
+                         "truncate=BYTES, slow=SECONDS, portion_cap=BYTES, complete_file_denied")
     ap.add_argument("--rotate-every", type=float, default=0, metavar="SECONDS",
                     help="rotate every instance's current file at this interval")
     ap.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",

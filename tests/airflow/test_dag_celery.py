@@ -1,0 +1,423 @@
+"""The hourly DAG as MWAA runs it: CeleryExecutor, two workers that share no disk, s3:// staging and raw-log
+archive, under the project's own Airflow stack (``AirflowStack(executor="CeleryExecutor")``: PostgreSQL, Debian's
+redis-server as broker, ``moto_server`` as S3, api-server, scheduler, dag-processor, triggerer and two
+``airflow celery worker`` processes, each with its own AIRFLOW_HOME, working directory and TMPDIR).
+
+The RDS emulator serves real MariaDB and PostgreSQL logs spread over six hourly rotated files; documents go to
+the real Elasticsearch. One stack for the module, one DAG; each test points the DAG's configuration file at a
+fresh index prefix, so every test counts only its own documents (a rerun into the same index would hide a loss
+behind the first run's documents, since ids are deterministic).
+
+1. a 6-hour backfill: per window, documents == entries (pt-query-digest / ``duration:`` lines); mapped task
+   instances ran on BOTH workers (their ``hostname`` in the REST API, which each worker takes from its own
+   ``$AIRFLOW_HOME/hostname`` through ``[core] hostname_callable`` — a real Airflow mechanism, and a fact the
+   REST API reports per task instance, unlike a worker's own log); the raw files archived on S3 once each,
+   the staging removed;
+2. faults, each in its own run, each ending with exact counts after Airflow's own retries:
+   ``kill -9`` of the worker running a stage task (mid-download) and of the one running an index task
+   (mid-bulk); the scheduler restarted mid-backfill; a private Elasticsearch really stopped and restarted
+   while the index tasks run (never the shared server: other test sessions use it).
+
+A killed worker takes its task's supervisor with it, so nothing reports the task's end: the scheduler fails it
+after ``[scheduler] task_instance_heartbeat_timeout`` (30 s here instead of 300 s) and Airflow's retry runs it
+on a worker that is alive.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for the shared fixtures
+from airflow_stack_fixtures import release_shared_stack, require_stack_prerequisites  # noqa: E402
+from search_fixtures import delete_indices, es_url, make_client  # noqa: E402,F401
+
+from hourly_windows import count, dag_config, expected_per_window, hourly_logs, instances  # noqa: E402
+from hourly_windows import window_counts  # noqa: E402
+from rds_slowlog.testing.airflow_stack import AirflowStack  # noqa: E402
+from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW_HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+HOURS = 6
+# the logs cover [H-7, H-1): the backfill creates all six runs; the scheduler's own run of [H-1, H) finds none
+FIRST = NOW_HOUR - timedelta(hours=HOURS + 1)
+INSTANCES = instances("cel")
+BUCKET = "rds-slowlog-celery"
+DAG_ID = "rds_slowlog_hourly_celery"
+CONFIG = "rds_slowlog_celery.json"
+TERMINAL = {"success", "failed", "upstream_failed", "skipped"}
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> dict:
+    return hourly_logs(tmp_path_factory.mktemp("celery-rds"), INSTANCES, FIRST, HOURS)
+
+
+@pytest.fixture(scope="module")
+def want(logs) -> dict[str, list[int]]:
+    return expected_per_window(logs)
+
+
+@pytest.fixture(scope="module")
+def emulator(logs):
+    specs = {inst: InstanceSpec(root=logs["root"] / inst, engine=e) for inst, (_, e) in INSTANCES.items()}
+    with RdsEmulator(specs) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def private_es():
+    """A private Elasticsearch (it is stopped and restarted by a test), started in the background while the
+    stack starts: the two are the module's slowest set-up steps and need not wait for each other."""
+    from rds_slowlog.testing.search_server import SearchServer
+
+    srv = SearchServer("elasticsearch")
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    started = pool.submit(srv.start)
+    yield started
+    try:
+        started.result(timeout=600)
+    finally:
+        srv.close()
+        pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, emulator, es_url, private_es):  # noqa: F811
+    require_stack_prerequisites(celery=True)
+    release_shared_stack()
+    root = tmp_path_factory.mktemp("celery-stack")
+    dags = root / "dags"
+    dags.mkdir()
+    st = AirflowStack(root / "home", dags, port=0, pg_port=0, executor="CeleryExecutor", parallelism=4,
+                      celery_workers=2, extra_env={
+                          # a lost worker's task is failed (and retried) after 30 s without a heartbeat
+                          "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+                          "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+                      })
+    st.start()
+    try:
+        st.create_bucket(BUCKET)
+        # ONE aws connection, as a deployment has: RDS at the emulator, S3 at moto (botocore per-service
+        # endpoints through the amazon provider's service_config extra)
+        st.set_connection("aws_default", "aws", login="testing", password="testing", extra={
+            "region_name": "us-east-1",
+            "service_config": {"rds": {"endpoint_url": emulator.endpoint_url},
+                               "s3": {"endpoint_url": st.s3_endpoint_url}}})
+        u = urlsplit(es_url)
+        st.set_connection("elasticsearch_celery", "elasticsearch", host=u.hostname, port=u.port, schema=u.scheme,
+                          login=u.username, password=u.password)
+        st.create_pool("rds_slowlog_search", 4)
+        boot = f"cel-boot-{uuid.uuid4().hex[:8]}"
+        write_config(st, boot, "elasticsearch_celery")
+        st.add_dag_file(ROOT / "dags" / "rds_slowlog_hourly.py")
+        st.wait_dag(DAG_ID, timeout=240, fileloc=dags / "rds_slowlog_hourly.py")
+        # the scheduler's own run of the latest hour (catchup=False; no logs there): out of the way first
+        deadline = time.monotonic() + 300
+        while not (sched := st.runs(DAG_ID, run_type="scheduled")) and time.monotonic() < deadline:
+            time.sleep(1)
+        for r in sched:
+            st.wait_run(DAG_ID, r["dag_run_id"], timeout=300)
+        delete_indices(make_client("elasticsearch", es_url), "elasticsearch", boot)
+        yield st
+    finally:
+        st.stop()
+
+
+def write_config(st: AirflowStack, prefix: str, conn: str, **over: Any) -> None:
+    """The DAG's configuration: s3:// staging and raw archive on moto through ``aws_default``. The operators
+    read it when they run, so a test changes the index prefix (or search connection) between runs."""
+    over.setdefault("knobs", {"chunk_size": 20, "chunks_per_index_task": 2})
+    over.setdefault("retries", 4)
+    over.setdefault("retry_delay_seconds", 5)
+    cfg = dag_config(INSTANCES, prefix, f"s3://aws_default@{BUCKET}/staging", conn, "aws_default",
+                     instance_extra={"archive": f"s3://aws_default@{BUCKET}/archive"}, **over)
+    path = st.dags_folder / CONFIG
+    tmp = path.with_name(f".{CONFIG}.tmp")
+    tmp.write_text(json.dumps(cfg))
+    tmp.replace(path)
+
+
+def s3_keys(st: AirflowStack, prefix: str) -> list[str]:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=st.s3_endpoint_url, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
+
+
+def run_docs(client: Any, prefix: str, first: int, last: int) -> int:
+    """Run documents (one per instance-window) of windows ``first`` … ``last``."""
+    from rds_slowlog.search import raw_request
+
+    raw_request(client, "elasticsearch", "POST", f"/{prefix}-runs-*/_refresh")
+    q = {"query": {"range": {"event.start": {"gte": window(first).isoformat(), "lte": window(last).isoformat()}}}}
+    _, body = raw_request(client, "elasticsearch", "POST", f"/{prefix}-runs-*/_count", q)
+    return int(body["count"])
+
+
+def window(k: int) -> datetime:
+    return FIRST + timedelta(hours=k)
+
+
+def expect(want: dict[str, list[int]], k: int) -> dict[str, int]:
+    return {i: want[i][k] for i in INSTANCES}
+
+
+def trigger(st: AirflowStack, k: int, name: str) -> str:
+    """A manual run of window k; its logical date a second past the window's end, so it never collides with
+    the backfill's run of that hour."""
+    start = window(k)
+    return st.trigger(DAG_ID, start + timedelta(hours=1, seconds=1), run_id=f"{name}_{uuid.uuid4().hex[:6]}",
+                      data_interval=(start, start + timedelta(hours=1)))
+
+
+def wait_ti(st: AirflowStack, run_id: str, task_id: str, states: set[str], timeout: float = 300,
+            need: Any = None) -> dict[str, Any]:
+    """The first task instance of ``task_id`` in one of ``states`` (and passing ``need``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for ti in st.task_instances(DAG_ID, run_id):
+            if ti["task_id"] == task_id and ti["state"] in states and (need is None or need(ti)):
+                return ti
+        if time.monotonic() >= deadline:
+            tis = ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}@{t['hostname']}"
+                            for t in st.task_instances(DAG_ID, run_id))
+            raise AssertionError(f"no {task_id} in {states} after {timeout:.0f} s: {tis}")
+        time.sleep(0.3)
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def worker_of(st: AirflowStack, hostname: str) -> str:
+    [name] = [w for w in st.workers if st.hostname_of(w) == hostname]
+    return name
+
+
+def kill_worker_running(st: AirflowStack, ti: dict[str, Any]) -> str:
+    """``kill -9`` the worker (celery main process, pool, task supervisors and tasks) that runs ``ti``, then
+    start it again (it comes back empty, like a replaced machine); returns the worker's name."""
+    name = worker_of(st, ti["hostname"])
+    pids = st.kill_component(name)
+    assert len(pids) >= 3, pids          # main process, pool children, the task's supervisor and process
+    st.start_component(name)
+    return name
+
+
+def test_six_hour_backfill_on_two_celery_workers(stack, logs, want, es_url) -> None:  # noqa: F811
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    write_config(stack, prefix, "elasticsearch_celery")
+    try:
+        t0 = time.monotonic()
+        stack.backfill(DAG_ID, window(0), window(HOURS - 1))
+        runs = stack.wait_backfill(DAG_ID, timeout=900)
+        took = time.monotonic() - t0
+        assert [r["state"] for r in runs] == ["success"] * HOURS, runs
+        assert sorted(_dt(r["data_interval_start"]) for r in runs) == [window(k) for k in range(HOURS)]
+        for k in range(HOURS):
+            assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k), k
+        total = sum(sum(v) for v in want.values())
+        assert count(client, "elasticsearch", f"{prefix}-mysql-*,{prefix}-postgres-*") == total
+        assert run_docs(client, prefix, 0, HOURS - 1) == HOURS * len(INSTANCES)
+        assert count(client, "elasticsearch", f"{prefix}-history-*") > 0
+        # mapped task instances ran on both workers, and only on them
+        tis = [ti for r in runs for ti in stack.task_instances(DAG_ID, r["dag_run_id"])]
+        mapped = [ti for ti in tis if ti["map_index"] >= 0]
+        assert {ti["task_id"] for ti in mapped} == {"stage", "index"}
+        hosts = {ti["hostname"] for ti in mapped}
+        assert hosts == {stack.hostname_of(w) for w in stack.workers}, hosts
+        assert {ti["state"] for ti in tis} == {"success"}
+        # every rotated raw file archived on S3 under its RDS name (the current file once it is rotated);
+        # the windows' staging removed by cleanup
+        archived = {k.removeprefix("archive/") for k in s3_keys(stack, "archive/")}
+        rotated = {f"{inst}/{p.parent.name}/{p.name}.gz" for inst, fs in logs["files"].items() for p in fs
+                   if p.name[-1:].isdigit()}
+        assert archived == rotated and len(rotated) == 2 * HOURS - 1, sorted(archived)
+        assert s3_keys(stack, f"staging/{DAG_ID}/") == []
+        print(f"\n6-hour backfill on 2 celery workers: {took:.0f} s for {len(tis)} task instances "
+              f"({sum(1 for t in mapped if t['task_id'] == 'stage')} stage, "
+              f"{sum(1 for t in mapped if t['task_id'] == 'index')} index), {total} documents")
+    finally:
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_worker_killed_while_staging(stack, emulator, want, es_url) -> None:  # noqa: F811
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    write_config(stack, prefix, "elasticsearch_celery")
+    # slow downloads (portions of 4 KiB, 0.3 s each) so the stage task is caught mid-download
+    f = emulator.faults
+    f.complete_file_denied, f.truncate, f.slow = 1, 4096, 0.3
+    try:
+        k = 1
+        seen = len(emulator.calls)
+        run_id = trigger(stack, k, "killstage")
+        ti = wait_ti(stack, run_id, "stage", {"running"}, need=lambda t: bool(t["hostname"]))
+        # which instance it stages: its mapped input, the list task's spec at its map index
+        specs = stack.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/list_files/xcomEntries/"
+                                 "return_value", params={"deserialize": True})["value"]
+        inst = specs[ti["map_index"]]["instance"]
+        deadline = time.monotonic() + 120    # kill once its download is under way
+        while not [c for c in emulator.calls[seen:]
+                   if c.action == "DownloadDBLogFilePortion" and c.instance == inst]:
+            assert time.monotonic() < deadline, "the stage task never downloaded"
+            time.sleep(0.1)
+        killed = kill_worker_running(stack, ti)
+        f.complete_file_denied, f.truncate, f.slow = 0, 0, 0.0
+        assert stack.wait_run(DAG_ID, run_id, timeout=600) == "success"
+        stage = [t for t in stack.task_instances(DAG_ID, run_id) if t["task_id"] == "stage"]
+        [retried] = [t for t in stage if t["map_index"] == ti["map_index"]]
+        assert retried["try_number"] >= 2, (killed, stage)
+        assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
+        assert run_docs(client, prefix, k, k) == len(INSTANCES)
+    finally:
+        f.complete_file_denied, f.truncate, f.slow = 0, 0, 0.0
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_worker_killed_while_indexing(stack, want, es_url) -> None:  # noqa: F811
+    from rds_slowlog.testing.fault_proxy import FaultProxy
+
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    proxy = FaultProxy(es_url)
+    proxy.bulk_delay = 0.5                   # slow bulk requests: the worker is killed while it sends them
+    u = urlsplit(es_url)
+    stack.set_connection("elasticsearch_celery_proxy", "elasticsearch", host="127.0.0.1", port=proxy.listen_port,
+                         schema="http", login=u.username, password=u.password)
+    write_config(stack, prefix, "elasticsearch_celery_proxy",
+                 knobs={"chunk_size": 20, "chunks_per_index_task": 2, "batch_size": 5, "max_workers": 1})
+    try:
+        k = 2
+        run_id = trigger(stack, k, "killindex")
+        wait_ti(stack, run_id, "index", {"running"})
+        deadline = time.monotonic() + 60
+        while len(proxy.bulk_ids) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proxy.bulk_ids, "no bulk request reached the search engine"
+        # an index task that is sending bulk requests right now (each is held 0.5 s, a task sends ~10)
+        ti = wait_ti(stack, run_id, "index", {"running"}, need=lambda t: bool(t["hostname"]), timeout=30)
+        killed = kill_worker_running(stack, ti)
+        proxy.bulk_delay = 0.0
+        assert stack.wait_run(DAG_ID, run_id, timeout=600) == "success"
+        idx = [t for t in stack.task_instances(DAG_ID, run_id) if t["task_id"] == "index"]
+        [retried] = [t for t in idx if t["map_index"] == ti["map_index"]]
+        assert retried["try_number"] >= 2, (killed, idx)
+        assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
+        assert run_docs(client, prefix, k, k) == len(INSTANCES)
+    finally:
+        proxy.close()
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_scheduler_restarted_mid_backfill(stack, want, es_url) -> None:  # noqa: F811
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    write_config(stack, prefix, "elasticsearch_celery")
+    try:
+        # the two windows' runs exist (test 1): "completed" re-runs them in place, into the new prefix
+        created = datetime.now(timezone.utc)
+        bf = stack.backfill(DAG_ID, window(3), window(4), reprocess_behavior="completed", wait_previous=180)
+        run_ids = [r["dag_run_id"] for r in stack.runs(DAG_ID, run_type="backfill")
+                   if r["data_interval_start"] and _dt(r["data_interval_start"]) in (window(3), window(4))]
+        assert len(run_ids) == 2, run_ids
+        # restart once the backfill is under way: a stage task of this backfill finished, much still to do
+        deadline = time.monotonic() + 300
+        done: list[dict[str, Any]] = []
+        while not done and time.monotonic() < deadline:
+            done = [t for r in run_ids for t in stack.task_instances(DAG_ID, r)
+                    if t["task_id"] == "stage" and t["state"] == "success" and _dt(t["start_date"]) > created]
+            time.sleep(0.5)
+        assert done, "the backfill never got going"
+        old = stack.procs["scheduler"].pid
+        stack.restart_component("scheduler")
+        assert stack.procs["scheduler"].pid != old
+        runs = stack.wait_backfill(DAG_ID, timeout=900, backfill_id=int(bf["id"]))
+        assert [r["state"] for r in runs] == ["success", "success"], runs
+        for k in (3, 4):
+            assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k), k
+        assert run_docs(client, prefix, 3, 4) == 2 * len(INSTANCES)
+    finally:
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_search_engine_stopped_and_restarted_mid_run(stack, want, private_es) -> None:
+    from rds_slowlog.testing.fault_proxy import FaultProxy
+
+    srv = private_es.result(timeout=600)
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", srv.url)
+    # the proxy only slows bulk requests down, so the server is stopped while an index task sends them
+    proxy = FaultProxy(srv.url)
+    proxy.bulk_delay = 0.5
+    stack.set_connection("elasticsearch_celery_private", "elasticsearch", host="127.0.0.1",
+                         port=proxy.listen_port, schema="http", login=srv.username, password=srv.password)
+    # the indexer gives up fast on a dead server: Airflow's retries (5 s, 10 s, 20 s, 40 s) ride out the outage
+    write_config(stack, prefix, "elasticsearch_celery_private",
+                 knobs={"chunk_size": 20, "chunks_per_index_task": 2, "batch_size": 5, "max_workers": 1,
+                        "es_retry_count": 1, "es_timeout": 10})
+    try:
+        k = 5
+        run_id = trigger(stack, k, "esdown")
+        wait_ti(stack, run_id, "index", {"running"})
+        deadline = time.monotonic() + 60
+        while not proxy.bulk_ids and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proxy.bulk_ids, "no bulk request reached the search engine"
+        t_stop = time.monotonic()
+        srv.stop()                                   # the server process, SIGTERM (SIGKILL after 60 s)
+        assert srv.pid(0) is None
+        proxy.bulk_delay = 0.0
+        # the outage reaches the index tasks: they fail and wait for their retry
+        wait_ti(stack, run_id, "index", {"up_for_retry", "failed"}, timeout=240)
+        down_for = time.monotonic() - t_stop
+        srv.start()                                  # same data dir and port: a real restart
+        assert stack.wait_run(DAG_ID, run_id, timeout=600) == "success"
+        idx = [t for t in stack.task_instances(DAG_ID, run_id) if t["task_id"] == "index"]
+        assert max(t["try_number"] for t in idx) >= 2, idx
+        assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
+        assert run_docs(client, prefix, k, k) == len(INSTANCES)
+        print(f"\nElasticsearch stopped mid-index, down {down_for:.0f} s (until an index task had failed), "
+              "restarted; counts exact")
+    finally:
+        proxy.close()
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_stop_leaves_no_process_behind(stack) -> None:
+    """Last: stopping the Celery stack ends every process of it — workers, their pools and task processes,
+    redis, moto — and frees the broker's and S3's ports (the fixture's own stop is then a no-op)."""
+    from rds_slowlog.testing.airflow_stack import find_stack_processes
+
+    pids = {name: p.pid for name, p in stack.procs.items()}
+    assert set(stack.workers) <= set(pids) and {"redis", "moto"} <= set(pids)
+    ports = [urlsplit(stack.s3_endpoint_url).port, urlsplit(stack.airflow_env["AIRFLOW__CELERY__BROKER_URL"]).port]
+    stack.stop()
+    assert find_stack_processes(stack.home) == []
+    for port in ports:
+        with pytest.raises(OSError):
+            socket_connect(port)
+
+
+def socket_connect(port: int) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
