@@ -62,7 +62,7 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not conformance"
 
-## test-load: 24-window backfill of >= 1.6 GiB of real logs on the CeleryExecutor stack (~40-60 min; not in `make test`)
+## test-load: 24-window backfill of >= 1.6 GiB of real logs on the CeleryExecutor stack (~25 min here; not in `make test`)
 test-load: install bench-logs
 	$(PY) -m pytest -q -s -m load tests/load
 

@@ -108,3 +108,12 @@ def window_counts(client: Any, engine: str, prefix: str, start: datetime, insts:
                               params={"ignore_unavailable": "true"})
         out[inst] = body["count"]
     return out
+
+
+def run_docs(client: Any, engine: str, prefix: str, since: datetime, until: datetime) -> int:
+    """Run documents (one per instance-window) of the windows starting in [since, until): the scheduler's own
+    run of a later hour (the clock may cross one mid-test) writes its run documents too, so count by window."""
+    raw_request(client, engine, "POST", f"/{prefix}-runs-*/_refresh")
+    q = {"query": {"range": {"event.start": {"gte": since.isoformat(), "lt": until.isoformat()}}}}
+    _, body = raw_request(client, engine, "POST", f"/{prefix}-runs-*/_count", q)
+    return int(body["count"])

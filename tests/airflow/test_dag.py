@@ -11,11 +11,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
-from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +22,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for search_fixtures
 from search_fixtures import count, delete_indices, es_url, make_client  # noqa: E402,F401
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))      # tests/airflow: the dag.test helpers
+import dagtest  # noqa: E402
+from dagtest import states, write_dags  # noqa: E402,F401
+
 from rds_slowlog.pipeline import read_stream  # noqa: E402
 from rds_slowlog.testing.logdata import spread_over_hours  # noqa: E402
 from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator, layout_hourly  # noqa: E402
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "include" / "sample_logs"
-RUNNER = Path(__file__).with_name("dagtest_runner.py")
 H0 = datetime(2026, 11, 30, 10, tzinfo=timezone.utc).timestamp()   # the logs cover 10:00-13:00
 INSTANCES = {"live-mariadb": ("mariadb-slowquery.log", "mysql"), "live-postgres": ("postgresql.log", "postgres")}
 
@@ -89,37 +89,12 @@ def airflow_env(tmp_path_factory, emulator, es_url):  # noqa: F811
 
 
 def _dags(tmp_path: Path, **overrides) -> tuple[Path, str]:
-    prefix = f"dt-{uuid.uuid4().hex[:8]}"
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    shutil.copy(ROOT / "dags" / "rds_slowlog_hourly.py", dags)
-    cfg = json.loads((ROOT / "dags" / "rds_slowlog.json").read_text())
-    cfg["instances"] = [{"id": i, "engine": e} for i, (_, e) in INSTANCES.items()]
-    cfg.update({"index_prefix": prefix, "staging": (tmp_path / "staging").as_uri(), "rds_retention_hours": 1e6,
-                "retries": 0, "grace_minutes": 1})
-    for k, v in overrides.items():
-        if k == "knobs":
-            cfg["knobs"].update(v)
-        else:
-            cfg[k] = v
-    (dags / "rds_slowlog.json").write_text(json.dumps(cfg))
-    return dags, prefix
+    return write_dags(tmp_path, INSTANCES, "dt", **overrides)
 
 
 def run_dag(env: dict, dags: Path, window_end_hour: float) -> dict:
     """``dag.test`` of a manual run whose window is the hour before ``logical_date``."""
-    logical = datetime.fromtimestamp(window_end_hour, timezone.utc).isoformat()
-    p = subprocess.run([sys.executable, str(RUNNER), str(dags), logical], env={**env, "AIRFLOW__CORE__DAGS_FOLDER":
-                       str(dags)}, capture_output=True, text=True, timeout=600)
-    line = next((x for x in p.stdout.splitlines() if x.startswith("DAGTEST-RESULT ")), None)
-    assert line is not None, p.stdout[-3000:] + p.stderr[-5000:]
-    out = json.loads(line.split(" ", 1)[1])
-    out["log"] = p.stdout + p.stderr
-    return out
-
-
-def states(result: dict) -> Counter:
-    return Counter((ti["task_id"], ti["state"]) for ti in result["tis"])
+    return dagtest.run_dag(env, dags, window_end_hour, timeout=600)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from search_fixtures import delete_indices, es_url, make_client  # noqa: E402,F4
 
 from hourly_windows import count, dag_config, expected_per_window, hourly_logs, instances  # noqa: E402
 from hourly_windows import window_counts  # noqa: E402
+import hourly_windows  # noqa: E402
 from rds_slowlog.testing.airflow_stack import AirflowStack  # noqa: E402
 from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: E402
 
@@ -162,12 +163,7 @@ def s3_keys(st: AirflowStack, prefix: str) -> list[str]:
 
 def run_docs(client: Any, prefix: str, first: int, last: int) -> int:
     """Run documents (one per instance-window) of windows ``first`` … ``last``."""
-    from rds_slowlog.search import raw_request
-
-    raw_request(client, "elasticsearch", "POST", f"/{prefix}-runs-*/_refresh")
-    q = {"query": {"range": {"event.start": {"gte": window(first).isoformat(), "lte": window(last).isoformat()}}}}
-    _, body = raw_request(client, "elasticsearch", "POST", f"/{prefix}-runs-*/_count", q)
-    return int(body["count"])
+    return hourly_windows.run_docs(client, "elasticsearch", prefix, window(first), window(last + 1))
 
 
 def window(k: int) -> datetime:

@@ -28,7 +28,7 @@ from airflow_stack_fixtures import airflow_stack_factory  # noqa: E402,F401
 from search_fixtures import delete_indices, es_url, make_client, os_url  # noqa: E402,F401
 
 from hourly_windows import count as _count, dag_config, expected_per_window, hourly_logs  # noqa: E402
-from hourly_windows import instances, window_counts  # noqa: E402
+from hourly_windows import instances, run_docs, window_counts  # noqa: E402
 from rds_slowlog.search import raw_request  # noqa: E402
 from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: E402
 
@@ -109,7 +109,7 @@ def test_scheduled_run_and_backfills_index_exactly_the_anchor_counts(stack, logs
             assert _window_counts(client, "elasticsearch", prefix, start) == {i: want[i][k] for i in INSTANCES}, k
         total = sum(sum(v) for v in want.values())
         assert _count(client, "elasticsearch", f"{prefix}-mysql-*,{prefix}-postgres-*") == total
-        assert _count(client, "elasticsearch", f"{prefix}-runs-*") == 3 * len(INSTANCES)
+        assert run_docs(client, "elasticsearch", prefix, FIRST, NOW_HOUR) == 3 * len(INSTANCES)
         assert _count(client, "elasticsearch", f"{prefix}-history-*") > 0
         # 2. again, reprocessing the completed runs: every count unchanged
         stack.backfill(dag_id, FIRST, FIRST + timedelta(hours=2), reprocess_behavior="completed")
@@ -119,7 +119,7 @@ def test_scheduled_run_and_backfills_index_exactly_the_anchor_counts(stack, logs
             start = FIRST + timedelta(hours=k)
             assert _window_counts(client, "elasticsearch", prefix, start) == {i: want[i][k] for i in INSTANCES}
         assert _count(client, "elasticsearch", f"{prefix}-mysql-*,{prefix}-postgres-*") == total
-        assert _count(client, "elasticsearch", f"{prefix}-runs-*") == 3 * len(INSTANCES)
+        assert run_docs(client, "elasticsearch", prefix, FIRST, NOW_HOUR) == 3 * len(INSTANCES)
     finally:
         delete_indices(client, "elasticsearch", prefix)
 

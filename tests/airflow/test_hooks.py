@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for search_fixtures
 from search_fixtures import SAMPLE_LOGS, count, delete_indices, es_url, make_client, os_url, prefix, stage_logs  # noqa: E402,F401
+from api_key_gate import ApiKeyGate  # noqa: E402
 
 from rds_slowlog.airflow.hooks import ElasticsearchIndexHook, OpenSearchIndexHook  # noqa: E402
 from rds_slowlog.search import raw_request  # noqa: E402
@@ -42,62 +43,9 @@ def test_elasticsearch_hook_basic_auth_from_env_connection(es_url, prefix, tmp_p
         delete_indices(client, "elasticsearch", prefix)
 
 
-class _ApiKeyGate:
-    """A proxy that accepts only ``Authorization: ApiKey <key>`` and forwards with the server's basic auth.
-
-    Why: the integ-test-zip Elasticsearch lacks the analysis module its security index needs, so it cannot
-    mint API keys (``_security/api_key`` answers 400); the gate checks exactly what a real server would see.
-    """
-
-    def __init__(self, upstream: str, key: str) -> None:
-        import base64
-        import http.client
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        u = urlsplit(upstream)
-        basic = "Basic " + base64.b64encode(f"{u.username}:{u.password}".encode()).decode()
-        self.seen: list[str] = []
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                auth = self.headers.get("Authorization", "")
-                gate.seen.append(auth.split(" ", 1)[0])
-                if auth != f"ApiKey {key}":
-                    status, headers, data = 401, [("X-elastic-product", "Elasticsearch"),
-                                                  ("Content-Type", "application/json")], b'{"status":401}'
-                else:
-                    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-                    conn.request("GET", self.path, headers={"Authorization": basic})
-                    resp = conn.getresponse()
-                    status, headers, data = resp.status, resp.getheaders(), resp.read()
-                    conn.close()
-                self.send_response(status)
-                for k, v in headers:
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_elasticsearch_hook_api_key(es_url, monkeypatch) -> None:  # noqa: F811
     key = "aWQ6c2VjcmV0LWtleQ=="
-    gate = _ApiKeyGate(es_url, key)
+    gate = ApiKeyGate(es_url, key)
     try:
         monkeypatch.setenv("AIRFLOW_CONN_ES_KEY", _conn_json("elasticsearch", gate.url, api_key=key))
         client = ElasticsearchIndexHook(elasticsearch_conn_id="es_key").get_conn()

@@ -15,27 +15,28 @@ from __future__ import annotations
 
 import base64
 import gzip
-import http.client
 import io
 import json
 import os
 import re
 import shutil
-import ssl
 import subprocess
 import sys
-import threading
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rds_slowlog.pipeline import read_stream
+sys.path.insert(0, str(Path(__file__).resolve().parent))      # tests/airflow: the dag.test helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the API-key gate
+import dagtest  # noqa: E402
+from api_key_gate import ApiKeyGate  # noqa: E402
+from dagtest import states, write_dags  # noqa: E402
+
+from rds_slowlog.pipeline import read_stream  # noqa: E402
 from rds_slowlog.testing.logdata import spread_over_hours
 from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator, layout_hourly
 from rds_slowlog.testing.search_server import SearchServer, make_tls
@@ -67,60 +68,6 @@ API_KEY = base64.b64encode(f"keyid{uuid.uuid4().hex[:6]}:ApiKeySecret{uuid.uuid4
 
 # ------------------------------------------------------------------------------------------- the parts
 
-class ApiKeyGate:
-    """An HTTP front for the TLS server that admits only ``Authorization: ApiKey <key>`` (anything else: 401,
-    as the server would answer) and forwards every method with the server's own basic auth, verifying its
-    certificate. ``seen`` records the auth schemes that arrived."""
-
-    def __init__(self, srv: SearchServer, key: str) -> None:
-        host, port = "127.0.0.1", srv.http_ports[0]
-        basic = "Basic " + base64.b64encode(f"{srv.username}:{srv.password}".encode()).decode()
-        ctx = ssl.create_default_context(cafile=srv.ca_cert)
-        self.seen: list[str] = []
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                auth = self.headers.get("Authorization", "")
-                gate.seen.append(auth.split(" ", 1)[0])
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if auth != f"ApiKey {key}":
-                    status, headers, data = 401, [("X-elastic-product", "Elasticsearch"),
-                                                  ("Content-Type", "application/json")], b'{"status":401}'
-                else:
-                    fwd = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("authorization", "host", "content-length", "connection")}
-                    fwd["Authorization"] = basic
-                    conn = http.client.HTTPSConnection(host, port, timeout=120, context=ctx)
-                    conn.request(self.command, self.path, body=body or None, headers=fwd)
-                    resp = conn.getresponse()
-                    status, headers, data = resp.status, resp.getheaders(), resp.read()
-                    conn.close()
-                self.send_response(status)
-                for k, v in headers:
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def tls_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("tls")
@@ -135,7 +82,7 @@ def srv(tls_dirs: dict[str, Any]) -> Iterator[SearchServer]:
 
 @pytest.fixture(scope="module")
 def gate(srv: SearchServer) -> Iterator[ApiKeyGate]:
-    g = ApiKeyGate(srv, API_KEY)
+    g = ApiKeyGate(srv.url, API_KEY, srv.ca_cert)
     yield g
     g.close()
 
@@ -228,38 +175,12 @@ def _closed_port() -> int:
 
 
 def _dags(tmp_path: Path, **overrides: Any) -> tuple[Path, str]:
-    prefix = f"sec-{uuid.uuid4().hex[:8]}"
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    shutil.copy(ROOT / "dags" / "rds_slowlog_hourly.py", dags)
-    cfg = json.loads((ROOT / "dags" / "rds_slowlog.json").read_text())
-    cfg["instances"] = [{"id": i, "engine": e} for i, (_, e) in INSTANCES.items()]
-    cfg.update({"index_prefix": prefix, "staging": (tmp_path / "staging").as_uri(), "rds_retention_hours": 1e6,
-                "retries": 0, "grace_minutes": 1})
-    for k, v in overrides.items():
-        if k == "knobs":
-            cfg["knobs"].update(v)
-        else:
-            cfg[k] = v
-    (dags / "rds_slowlog.json").write_text(json.dumps(cfg))
-    return dags, prefix
+    return write_dags(tmp_path, INSTANCES, "sec", **overrides)
 
 
 def run_dag(env: dict[str, str], dags: Path, mark_success: str | None = None) -> dict[str, Any]:
-    """``dag.test`` of the manual run whose window is [11:00, 12:00)."""
-    logical = datetime.fromtimestamp(WINDOW + 3600, timezone.utc).isoformat()
-    args = [sys.executable, str(RUNNER), str(dags), logical] + ([mark_success] if mark_success else [])
-    p = subprocess.run(args, env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}, capture_output=True, text=True,
-                       timeout=900)
-    line = next((x for x in p.stdout.splitlines() if x.startswith("DAGTEST-RESULT ")), None)
-    assert line is not None, p.stdout[-3000:] + p.stderr[-5000:]
-    out = json.loads(line.split(" ", 1)[1])
-    out["log"] = p.stdout + p.stderr
-    return out
-
-
-def states(result: dict[str, Any]) -> Counter:
-    return Counter((ti["task_id"], ti["state"]) for ti in result["tis"])
+    """``dag.test`` of the manual run whose window is [10:00, 11:00)."""
+    return dagtest.run_dag(env, dags, WINDOW + 3600, mark_success)
 
 
 # ------------------------------------------------------------------------------------------- looking

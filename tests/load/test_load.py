@@ -8,7 +8,7 @@ copy time-shifted on its own: copy *c* is spread over the 24 hours by ``spread_o
 and cut into hours by ``layout_hourly``; hour *k* of the instance is then copy 0's hour *k*, copy 1's, …
 (in time order, the copies 13 minutes apart), cut again by ``layout_hourly`` into RDS's rotated files. Copies
 >= 1 bring the MariaDB start-up banner into the middle of hour 0, as a ``FLUSH SLOW LOGS`` does on RDS.
-Every entry keeps a distinct time, so every document has its own ``_id``; 4 x 416 MiB = 1.745 GB in all.
+Every entry keeps a distinct time, so every document has its own ``_id``; 4 x 416 MiB ≈ 1.74 GB in all.
 
 The anchors: PostgreSQL — the log's ``duration:`` statement/execute lines (``hourly_windows``). MySQL —
 pt-query-digest reads ~4 MB/s, ~7 minutes for 850 MiB on a loaded machine, so every window is counted by its
@@ -258,8 +258,7 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
                 continue
             value = xcom(stack, r["dag_run_id"], ti)
             peak = own_peak_rss(ti["task_id"], value)
-            assert isinstance(peak, (int, float)) and peak > 0, (ti, value)
-            peaks.setdefault(ti["task_id"], []).append((float(peak), f"{r['dag_run_id']}:{ti['map_index']}"))
+            peaks.setdefault(ti["task_id"], []).append((float(peak or 0), f"{r['dag_run_id']}:{ti['map_index']}"))
             if ti["task_id"] == "index":
                 assert value["failed"] == 0 and value["dead_lettered"] == 0, value
             if ti["task_id"] == "summarize":
@@ -271,8 +270,9 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
               f"median {sorted(x for x, _ in xs)[len(xs) // 2]:.0f} MB")
     print(f"  {n_tis} task instances on {sorted(hosts)}; pool {POOL_SLOTS} slots; indexing books {summary}")
     assert set(peaks) == {"stage", "index", "summarize", "cleanup"}, set(peaks)
-    over = {t: [(x, w) for x, w in xs if x > RSS_LIMIT_MB] for t, xs in peaks.items()}
-    assert not any(over.values()), over
+    unmeasured = {t: [w for x, w in xs if x <= 0] for t, xs in peaks.items()}
+    assert not any(unmeasured.values()), f"tasks without their own peak RSS: {unmeasured}"
+    # the books before the memory bound, so a run that breaks the bound still proves nothing was lost
     assert summary["docs"] == summary["indexed"] == total, summary
     assert summary["failed"] == summary["dead_lettered"] == summary["not_attempted"] == 0, summary
     s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint_url, region_name="us-east-1",
@@ -281,3 +281,5 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
             for o in page.get("Contents", [])]
     assert not [k for k in keys if k.endswith(".deadletter.ndjson")], keys
     assert len(hosts) == 2, hosts
+    over = {t: sorted(((x, w) for x, w in xs if x > RSS_LIMIT_MB), reverse=True) for t, xs in peaks.items()}
+    assert not any(over.values()), {t: (len(xs), xs[:5]) for t, xs in over.items() if xs}

@@ -497,6 +497,7 @@ class IndexSlowLogChunksOperator(BaseOperator):
         from rds_slowlog.exceptions import IndexingError
         from rds_slowlog.indexing import ChunkIndexer
         from rds_slowlog.staging import ChunkMismatch
+        from rds_slowlog.stats import peak_rss_mb
 
         cfg = load_config(self.config_path)
         group = self.group
@@ -525,6 +526,7 @@ class IndexSlowLogChunksOperator(BaseOperator):
         if total["updated"] and getattr(context.get("ti"), "try_number", 1) == 1:
             self.log.warning("%d document(s) replaced one with the same _id on a first try: this window was "
                              "indexed before (a rerun), or its documents collide", total["updated"])
+        total["peak_rss_mb"] = round(peak_rss_mb(), 1)     # the indexer's totals leave it 0: this task's own
         return total
 
     @staticmethod
