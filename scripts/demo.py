@@ -39,6 +39,7 @@ DAG_ID = "rds_slowlog_hourly"
 PREFIX = "rds-slowlog-demo"
 EMULATOR_PORT = int(os.environ.get("RDS_SLOWLOG_DEMO_EMULATOR_PORT", "5510"))
 AIRFLOW_PORT = int(os.environ.get("RDS_SLOWLOG_DEMO_AIRFLOW_PORT", "8080"))
+OWN_SEARCH_ENGINE = HOME / "started-search-engine"   # the demo started the Elasticsearch it uses
 
 
 def say(msg: str) -> None:
@@ -46,7 +47,12 @@ def say(msg: str) -> None:
 
 
 def search_engine() -> str:
-    out = subprocess.run([str(ROOT / "scripts" / "search-engine.sh"), "start", "elasticsearch"], check=True,
+    """The demo's Elasticsearch: a running one is reused (and left running by ``down``), else one is started."""
+    script = str(ROOT / "scripts" / "search-engine.sh")
+    if subprocess.run([script, "status", "elasticsearch"], capture_output=True, timeout=60).returncode != 0:
+        HOME.mkdir(parents=True, exist_ok=True)
+        OWN_SEARCH_ENGINE.touch()
+    out = subprocess.run([script, "start", "elasticsearch"], check=True,
                          capture_output=True, text=True, timeout=900).stdout
     return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("ES_URL="))
 
@@ -192,7 +198,11 @@ def down() -> int:
     stop_airflow()
     stop_emulator()
     say("RDS emulator stopped")
-    subprocess.run([str(ROOT / "scripts" / "search-engine.sh"), "stop", "elasticsearch"], check=False)
+    if OWN_SEARCH_ENGINE.exists():     # only the one the demo started: a reused server is someone else's
+        subprocess.run([str(ROOT / "scripts" / "search-engine.sh"), "stop", "elasticsearch"], check=False)
+        OWN_SEARCH_ENGINE.unlink()
+    else:
+        say("Elasticsearch was running before the demo: left running")
     return 0
 
 
