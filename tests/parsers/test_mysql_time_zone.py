@@ -84,3 +84,21 @@ def test_bad_zone_names_are_refused() -> None:
         MySQLSlowLogParser("x", log_time_zone="Mars/Base")
     with pytest.raises(ValueError, match="14:00"):
         zone_converter("+15:00")
+
+
+def test_entries_with_explain_lines_are_evidence() -> None:
+    # log_slow_verbosity=explain brackets MariaDB's explain lines with bare "#" lines; a log whose entries with
+    # their own # Time: all carry them (a CI run's live MariaDB log) was read as UTC, 5 h 30 off
+    entry = (b"# Time: 261202 15:58:{s}\n# User@Host: root[root] @ localhost []\n"
+             b"# Thread_id: 12  Schema: sbtest  QC_hit: No\n"
+             b"# Query_time: 0.000021  Lock_time: 0.000007  Rows_sent: 1  Rows_examined: 1\n"
+             b"# Rows_affected: 0  Bytes_sent: 0\n#\n"
+             b"# explain: id\tselect_type\ttable\ttype\tpossible_keys\tkey\tkey_len\tref\trows\tr_rows\tfiltered\n"
+             b"# explain: 1\tSIMPLE\tsbtest2\tconst\tPRIMARY\tPRIMARY\t4\tconst\t1\tNULL\t100.00\n#\n"
+             b"SET timestamp={ts};\nSELECT c FROM sbtest2 WHERE id=505;\n")
+    log = b"".join(entry.replace(b"{s}", f"{30 + k}".encode()).replace(b"{ts}", f"{1796207310 + k}".encode())
+                   for k in range(3))
+    assert infer_zone_offset(log) == 5.5 * 3600
+    entries, st = _parse(log)
+    assert st.log_time_zone == "UTC+05:30 (inferred)"
+    assert [e.end_time for e in entries] == [1796207310.0, 1796207311.0, 1796207312.0]

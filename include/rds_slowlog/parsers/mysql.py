@@ -148,10 +148,11 @@ TIME_TOLERANCE: Final = 5.0
 _MAX_ZONE_OFFSET: Final = 14 * 3600
 #: Entries of the first block used to infer a zone-less log's offset.
 _ZONE_EVIDENCE_ENTRIES: Final = 64
-# An entry of the first block with its own zone-less # Time:, its Query_time and its SET timestamp.
+# An entry of the first block with its own zone-less # Time:, its Query_time and its SET timestamp; header
+# lines include the bare "#" lines around MariaDB's explain (log_slow_verbosity=explain).
 _ZONE_EVIDENCE: Final = re.compile(
-    rb"^# Time: (\d{6} {1,2}\d{1,2}:\d\d:\d\d(?:\.\d+)?)\n(?:# (?!Time: )[^\n]*\n){0,40}?"
-    rb"# Query_time: (\d+(?:\.\d+)?) [^\n]*\n(?:# [^\n]*\n){0,400}?(?:use [^\n]*\n)?"
+    rb"^# Time: (\d{6} {1,2}\d{1,2}:\d\d:\d\d(?:\.\d+)?)\n(?:#(?: (?!Time: )[^\n]*)?\n){0,40}?"
+    rb"# Query_time: (\d+(?:\.\d+)?) [^\n]*\n(?:#(?: [^\n]*)?\n){0,400}?(?:use [^\n]*\n)?"
     rb"SET (?:[^\n]*?,)?timestamp=(\d+(?:\.\d+)?)[,;]", re.M)
 # Header lines that begin an entry, as looked for after non-text bytes in the middle of a line.
 _RECOVERABLE: Final = (b"# Time: ", b"# User@Host: ")
