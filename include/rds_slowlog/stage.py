@@ -25,7 +25,7 @@ import orjson
 
 from rds_slowlog.documents import DEFAULT_INDEX_PREFIX, DEFAULT_MAX_QUERY_CHARS, DocumentBuilder
 from rds_slowlog.entry import in_window
-from rds_slowlog.pipeline import Classifiers, classified, read_stream
+from rds_slowlog.pipeline import Classifiers, read_stream
 from rds_slowlog.history import WindowHistory
 from rds_slowlog.staging import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNK_MB, HISTORY, ChunkWriter, Manifest
 from rds_slowlog.stats import Stats, empty, peak_rss_mb
@@ -105,9 +105,10 @@ def stage_window(
             kw["log_time_zone"] = log_time_zone
         run = read_stream(item.stream, item.source, item.engine, **kw)
         entries = docs = left_out = 0
-        for e, qc in classified(run, classifiers):
-            if windowed and not in_window(e.end_time, since, until):
-                continue
+        # entries of the neighbouring hours (a window reads the files around it) are dropped before they are
+        # classified: their texts would only fill the classifier's caches
+        kept = (e for e in run.entries if in_window(e.end_time, since, until)) if windowed else run.entries
+        for e, qc in classifiers(run.engine).classify_entries(kept):
             entries += 1
             if item.growing and e.flags and "incomplete" in e.flags:
                 left_out += 1

@@ -63,3 +63,12 @@ def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now, in MiB. At a task's start it is mostly pages shared with the
+    process it was forked from (an Airflow worker): what ``peak_rss_mb`` includes before the task does anything."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / (1024 * 1024)
+

@@ -16,7 +16,13 @@ behind the first run's documents, since ids are deterministic).
 2. faults, each in its own run, each ending with exact counts after Airflow's own retries:
    ``kill -9`` of the worker running a stage task (mid-download) and of the one running an index task
    (mid-bulk); the scheduler restarted mid-backfill; a private Elasticsearch really stopped and restarted
-   while the index tasks run (never the shared server: other test sessions use it).
+   while the index tasks run (never the shared server: other test sessions use it);
+3. data-path faults, each in its own run of one window, armed before the run and firing at an exact point
+   of the traffic: the RDS emulator throttling every 3rd call and answering ``AdditionalDataPending=false``
+   early (and once claiming the end outright); S3 (behind :class:`~rds_slowlog.testing.fault_proxy.FaultProxy`
+   in front of the stack's moto, through an ``aws`` connection of its own) cutting uploads and downloads and
+   refusing connections for 20 s, twice; a staged chunk corrupted on S3 (refused by its sha256, staged again
+   by the index task); the search engine as a two-node cluster losing a node mid-index.
 
 A killed worker takes its task's supervisor with it, so nothing reports the task's end: the scheduler fails it
 after ``[scheduler] task_instance_heartbeat_timeout`` (30 s here instead of 300 s) and Airflow's retry runs it
@@ -25,6 +31,8 @@ on a worker that is alive.
 from __future__ import annotations
 
 import concurrent.futures
+import gzip
+import itertools
 import json
 import sys
 import time
@@ -136,29 +144,39 @@ def stack(tmp_path_factory, emulator, es_url, private_es):  # noqa: F811
         st.stop()
 
 
-def write_config(st: AirflowStack, prefix: str, conn: str, **over: Any) -> None:
-    """The DAG's configuration: s3:// staging and raw archive on moto through ``aws_default``. The operators
-    read it when they run, so a test changes the index prefix (or search connection) between runs."""
+def write_config(st: AirflowStack, prefix: str, conn: str, s3_root: str = f"s3://aws_default@{BUCKET}",
+                 **over: Any) -> None:
+    """The DAG's configuration: s3:// staging and raw archive under ``s3_root`` (moto through ``aws_default``;
+    the fault tests go through the S3 fault proxy's connection). The operators read it when they run, so a
+    test changes the index prefix (or search connection) between runs."""
     over.setdefault("knobs", {"chunk_size": 20, "chunks_per_index_task": 2})
     over.setdefault("retries", 4)
     over.setdefault("retry_delay_seconds", 5)
-    cfg = dag_config(INSTANCES, prefix, f"s3://aws_default@{BUCKET}/staging", conn, "aws_default",
-                     instance_extra={"archive": f"s3://aws_default@{BUCKET}/archive"}, **over)
+    cfg = dag_config(INSTANCES, prefix, f"{s3_root}/staging", conn, "aws_default",
+                     instance_extra={"archive": f"{s3_root}/archive"}, **over)
     path = st.dags_folder / CONFIG
     tmp = path.with_name(f".{CONFIG}.tmp")
     tmp.write_text(json.dumps(cfg))
     tmp.replace(path)
 
 
-def s3_keys(st: AirflowStack, prefix: str) -> list[str]:
+def s3_client(st: AirflowStack) -> Any:
+    """A client of the stack's S3 itself (never through the fault proxy)."""
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=st.s3_endpoint_url, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("s3", endpoint_url=st.s3_endpoint_url, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def s3_keys(st: AirflowStack, prefix: str) -> list[str]:
     keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+    for page in s3_client(st).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", [])]
     return keys
+
+
+def s3_get(st: AirflowStack, key: str) -> bytes:
+    return s3_client(st).get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
 
 def run_docs(client: Any, prefix: str, first: int, last: int) -> int:
@@ -174,12 +192,15 @@ def expect(want: dict[str, list[int]], k: int) -> dict[str, int]:
     return {i: want[i][k] for i in INSTANCES}
 
 
+_TRIGGERS = itertools.count(1)
+
+
 def trigger(st: AirflowStack, k: int, name: str) -> str:
-    """A manual run of window k; its logical date a second past the window's end, so it never collides with
-    the backfill's run of that hour."""
+    """A manual run of window k; its logical date a few seconds past the window's end (a new second per run),
+    so it never collides with the backfill's run of that hour nor with another test's run of the window."""
     start = window(k)
-    return st.trigger(DAG_ID, start + timedelta(hours=1, seconds=1), run_id=f"{name}_{uuid.uuid4().hex[:6]}",
-                      data_interval=(start, start + timedelta(hours=1)))
+    return st.trigger(DAG_ID, start + timedelta(hours=1, seconds=next(_TRIGGERS)),
+                      run_id=f"{name}_{uuid.uuid4().hex[:6]}", data_interval=(start, start + timedelta(hours=1)))
 
 
 def wait_ti(st: AirflowStack, run_id: str, task_id: str, states: set[str], timeout: float = 300,
@@ -395,6 +416,255 @@ def test_search_engine_stopped_and_restarted_mid_run(stack, want, private_es) ->
     finally:
         proxy.close()
         delete_indices(client, "elasticsearch", prefix)
+
+
+# ------------------------------------------------------------------------------------------ data-path faults
+# Each fault in its own run of one window, armed on the RDS emulator or on a fault proxy before the run and
+# firing at an exact point of the traffic: the run must end with documents == entries per instance, books
+# that balance, and the retries that got it there visible in the task instances and their logs.
+
+CHUNK = r"/chunk-\d+\.ndjson\.gz$"
+FAULTY_AWS = "aws_faulty_s3"
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(stack, emulator):
+    """A fault proxy in front of the stack's S3 (moto), and an ``aws`` connection whose S3 goes through it (RDS
+    still at the emulator): the fault tests stage and archive through it; task logs and the other tests do not."""
+    from rds_slowlog.testing.fault_proxy import FaultProxy
+
+    with FaultProxy(stack.s3_endpoint_url, flavor="s3") as proxy:
+        stack.set_connection(FAULTY_AWS, "aws", login="testing", password="testing", extra={
+            "region_name": "us-east-1",
+            "service_config": {"rds": {"endpoint_url": emulator.endpoint_url},
+                               "s3": {"endpoint_url": proxy.endpoint_url}}})
+        yield proxy
+
+
+@pytest.fixture
+def fresh(emulator, s3_proxy):
+    """Faults off before and after each test (the emulator and the proxy are shared by the module)."""
+    from rds_slowlog.testing.rds_emulator import Faults
+
+    emulator.faults = Faults()
+    s3_proxy.heal()
+    yield
+    emulator.faults = Faults()
+    s3_proxy.heal()
+
+
+def faulty_root() -> tuple[str, str]:
+    """``(s3_root, key)``: a test's own staging/archive root on S3 through the fault proxy."""
+    key = f"faults-{uuid.uuid4().hex[:8]}"
+    return f"s3://{FAULTY_AWS}@{BUCKET}/{key}", key
+
+
+def xcom_values(st: AirflowStack, run_id: str, task_id: str) -> list[Any]:
+    """The return values of every (mapped) instance of ``task_id`` in the run, by map index."""
+    out = []
+    for ti in sorted(st.task_instances(DAG_ID, run_id), key=lambda t: t["map_index"]):
+        if ti["task_id"] != task_id:
+            continue
+        params: dict[str, Any] = {"deserialize": True}
+        if ti["map_index"] >= 0:
+            params["map_index"] = ti["map_index"]
+        out.append(st.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
+                                 "return_value", params=params)["value"])
+    return out
+
+
+def task_logs(st: AirflowStack, run_id: str, task_id: str) -> str:
+    """Every try's log of every instance of ``task_id`` in the run (from the remote logs, as the UI shows)."""
+    parts = []
+    for ti in st.task_instances(DAG_ID, run_id):
+        if ti["task_id"] == task_id:
+            for n in range(1, ti["try_number"] + 1):
+                parts.append(st.task_log(DAG_ID, run_id, task_id, try_number=n, map_index=ti["map_index"]))
+    return "\n".join(parts)
+
+
+def tries(st: AirflowStack, run_id: str, task_id: str) -> list[int]:
+    return sorted(ti["try_number"] for ti in st.task_instances(DAG_ID, run_id) if ti["task_id"] == task_id)
+
+
+def assert_window_exact(st: AirflowStack, run_id: str, client: Any, prefix: str, k: int,
+                        want: dict[str, list[int]]) -> dict[str, Any]:
+    """The run succeeded, window k holds documents == entries per instance, and the summary's books balance;
+    returns the summary's stats."""
+    state = st.wait_run(DAG_ID, run_id, timeout=600)
+    tis = ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}/{t['try_number']}"
+                    for t in st.task_instances(DAG_ID, run_id))
+    assert state == "success", tis
+    assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
+    assert run_docs(client, prefix, k, k) == len(INSTANCES)
+    [summary] = xcom_values(st, run_id, "summarize")
+    s = summary["stats"]
+    total = sum(expect(want, k).values())
+    assert s["docs"] == s["indexed"] == s["created"] + s["updated"] == total, s
+    assert s["entries"] == s["docs"] + s["incomplete"] and s["incomplete"] == 0, s
+    assert s["not_attempted"] == s["failed"] == s["dead_lettered"] == 0, s
+    return s
+
+
+def test_rds_throttling_and_an_early_end_of_data(stack, emulator, logs, want, es_url, fresh) -> None:  # noqa: F811
+    """Every 3rd RDS call throttled, ``AdditionalDataPending=false`` long before the end of each file, and once
+    RDS claiming the end outright (no data, pending false) for one instance's file until the walk gives up;
+    the complete-file endpoint is denied, so everything goes through the portion API. The early ``false`` is
+    read past (the listed size says there is more); the outright stop is a download that ended short, which
+    fails that stage task before its manifest commits, and Airflow's retry — on whichever worker — reads the
+    file whole."""
+    from rds_slowlog.testing.rds_emulator import Faults
+
+    longest = max(len(line) for fs in logs["files"].values() for p in fs
+                  for line in p.read_bytes().splitlines(keepends=True))
+    mysql = next(i for i, (_, e) in INSTANCES.items() if e == "mysql")
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    write_config(stack, prefix, "elasticsearch_celery", retries=2, retry_delay_seconds=2)
+    emulator.faults = Faults(throttle_every=3, early_pending_false=0.3, stop_short=5, stop_short_instance=mysql,
+                             complete_file_denied=1, truncate=max(2048, longest + 1))
+    emulator.reset_calls()
+    try:
+        k = 0
+        run_id = trigger(stack, k, "rdsfaults")
+        assert_window_exact(stack, run_id, client, prefix, k, want)
+        assert emulator.count(error="Throttling") >= 3
+        assert emulator.faults.stop_short == 0
+        downloads = [d for v in xcom_values(stack, run_id, "stage") for d in v["downloads"]]
+        assert downloads and all(d["method"] == "portions" and d["complete"] and not d["losses"]
+                                 for d in downloads), downloads
+        assert emulator.count("DownloadCompleteDBLogFile", error="AccessDenied") >= len(downloads)
+        early = [c for c in emulator.calls if c.action == "DownloadDBLogFilePortion" and c.status == 200
+                 and c.pending is False and c.data_bytes
+                 and int(c.marker.split(":")[1]) < emulator.path(c.instance, c.log_file).stat().st_size]
+        assert len(early) >= len(downloads)
+        # the MySQL stage task failed on the short download and succeeded on its retry; the other never failed
+        assert tries(stack, run_id, "stage") == [1, 2]
+        log = task_logs(stack, run_id, "stage")
+        assert "was read only in part" in log and "RDS stopped returning data before the listed size" in log
+    finally:
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_s3_refusing_and_cutting_requests_for_a_while(stack, emulator, want, es_url, s3_proxy, fresh) -> None:  # noqa: F811
+    """S3 behind the proxy: chunk uploads answered by a dropped connection (the object was stored, the answer
+    lost), the port refusing connections for 20 s from the first manifest commit (a stage task fails and is
+    retried) and again for 20 s from the first chunk read (an index task fails and is retried), and chunk
+    downloads cut in the middle of the body (botocore/s3fs retry them)."""
+    proxy = s3_proxy
+    cut_puts = proxy.arm("cut", count=3, method="PUT", path=CHUNK)
+    refuse_stage = proxy.arm("refuse", seconds=20, method="PUT", path=r"/manifest\.json$")
+    refuse_index = proxy.arm("refuse", seconds=20, method="GET", path=CHUNK)
+    cut_gets = proxy.arm("cut", count=2, method="GET", path=CHUNK)
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    root, key = faulty_root()
+    write_config(stack, prefix, "elasticsearch_celery", s3_root=root, retries=6, retry_delay_seconds=2)
+    try:
+        k = 1
+        run_id = trigger(stack, k, "s3faults")
+        assert_window_exact(stack, run_id, client, prefix, k, want)
+        assert cut_puts.hits == 3 and cut_gets.hits == 2
+        assert refuse_stage.started is not None and refuse_index.started is not None
+        assert proxy.count("refuse") == 2 and proxy.count("cut") == 5
+        assert max(tries(stack, run_id, "stage")) >= 2 and max(tries(stack, run_id, "index")) >= 2
+        assert "Could not connect to the endpoint URL" in task_logs(stack, run_id, "stage") + \
+            task_logs(stack, run_id, "index")
+        # the raw archive was written through the same faults: every rotated file the window read, whole
+        stages = xcom_values(stack, run_id, "stage")
+        rotated = {f"{v['instance']}/{f}.gz" for v in stages for f in v["files"] if f[-1:].isdigit()}
+        archived = {a.removeprefix(f"{key}/archive/"): a for a in s3_keys(stack, f"{key}/archive/")}
+        assert rotated and set(archived) == rotated, (sorted(archived), sorted(rotated))
+        for name, obj in archived.items():
+            inst, log_file = name.split("/", 1)
+            body = gzip.decompress(s3_get(stack, obj))
+            assert body == emulator.path(inst, log_file[:-3]).read_bytes(), name
+        assert s3_keys(stack, f"{key}/staging/") == []
+    finally:
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_a_chunk_corrupted_on_s3_is_refused_and_staged_again(stack, want, es_url, s3_proxy, fresh) -> None:  # noqa: F811
+    """Right after the first stage task commits its manifest, its first chunk is overwritten on S3 with the
+    same length of different bytes. The index task refuses it by its sha256, stages the window again into a
+    scratch prefix, gets the identical chunk (same sha256, same ids), puts it back and indexes it: the run
+    ends exact without a retry, and nothing was indexed from the corrupted object."""
+    corrupted: list[str] = []
+
+    def corrupt(method: str, path: str) -> None:
+        obj = path.split("?", 1)[0].lstrip("/").split("/", 1)[1].rsplit("/", 1)[0] + "/chunk-00000.ndjson.gz"
+        body = bytearray(s3_get(stack, obj))
+        mid = len(body) // 2
+        body[mid:mid + 16] = bytes(b ^ 0xFF for b in body[mid:mid + 16])
+        s3_client(stack).put_object(Bucket=BUCKET, Key=obj, Body=bytes(body))
+        corrupted.append(obj)
+
+    hook = s3_proxy.arm("call", count=1, method="PUT", path=r"/manifest\.json$", action=corrupt)
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    client = make_client("elasticsearch", es_url)
+    root, _ = faulty_root()
+    write_config(stack, prefix, "elasticsearch_celery", s3_root=root, retries=0)
+    try:
+        k = 2
+        run_id = trigger(stack, k, "corrupt")
+        s = assert_window_exact(stack, run_id, client, prefix, k, want)
+        assert hook.hits == 1 and len(corrupted) == 1
+        assert s["created"] == s["docs"] and s["updated"] == 0     # the repaired chunk was never indexed before
+        assert set(tries(stack, run_id, "index")) == {1}
+        log = task_logs(stack, run_id, "index")
+        assert "does not match its manifest (sha256 differs)" in log
+        assert "staged chunk-00000.ndjson.gz again" in log and "as in the manifest" in log
+        # the scratch prefix is gone with the window's staging
+        assert s3_keys(stack, corrupted[0].rsplit("/", 1)[0]) == []
+    finally:
+        delete_indices(client, "elasticsearch", prefix)
+
+
+def test_a_two_node_cluster_losing_a_node_mid_index(stack, want) -> None:
+    """The search engine as two Elasticsearch processes on loopback, the indices made with one replica
+    (``search.replicas: 1``). The DAG talks to node 0 through an Elasticsearch fault proxy, which SIGKILLs
+    node 1 (a data node holding copies) when the 4th bulk request of the run arrives: the cluster goes yellow,
+    copies on node 1 are promoted on node 0, and the run still ends with every document there exactly once."""
+    from rds_slowlog.search import raw_request
+    from rds_slowlog.testing.fault_proxy import FaultProxy
+    from rds_slowlog.testing.search_server import SearchServer
+
+    prefix = f"cel-{uuid.uuid4().hex[:8]}"
+    with SearchServer("elasticsearch", nodes=2) as srv:
+        cluster = make_client("elasticsearch", srv.url)
+        proxy = FaultProxy(srv.node_urls[0].replace(f"{srv.username}:{srv.password}@", ""))
+        killed: list[int] = []
+        green: list[str] = []
+
+        def kill_node_1(method: str, path: str) -> None:
+            # Only once every copy is in sync: a replica still recovering from node 1 is not a copy, and losing
+            # the only in-sync one leaves the index red until that node returns (ES's rule, not ours to test).
+            _, health = raw_request(cluster, "elasticsearch", "GET", f"/_cluster/health/{prefix}-*",
+                                    params={"wait_for_status": "green", "timeout": "45s"})
+            green.append(health.get("status"))
+            srv.kill_node(1)
+            killed.append(len(proxy.bulk_ids))
+
+        hook = proxy.arm("call", count=1, after=3, path=r"/_bulk", action=kill_node_1)
+        stack.set_connection("elasticsearch_cluster", "elasticsearch", host="127.0.0.1", port=proxy.listen_port,
+                             schema="http", login=srv.username, password=srv.password)
+        write_config(stack, prefix, "elasticsearch_cluster", retries=3, retry_delay_seconds=2,
+                     search={"kind": "elasticsearch", "conn_id": "elasticsearch_cluster", "replicas": 1},
+                     knobs={"chunk_size": 10, "batch_size": 5, "chunks_per_index_task": 2})
+        try:
+            _, health = raw_request(cluster, "elasticsearch", "GET", "/_cluster/health")
+            assert health["number_of_nodes"] == 2
+            k = 3
+            run_id = trigger(stack, k, "twonode")
+            assert_window_exact(stack, run_id, cluster, prefix, k, want)
+            assert hook.hits == 1 and killed and srv.pid(1) is None and green == ["green"], green
+            assert len(proxy.bulk_ids) > killed[0] + 3          # indexing went on after the node died
+            _, health = raw_request(cluster, "elasticsearch", "GET", "/_cluster/health")
+            assert health["number_of_nodes"] == 1 and health["status"] == "yellow", health
+            _, settings = raw_request(cluster, "elasticsearch", "GET", f"/{prefix}-mysql-*/_settings")
+            assert {v["settings"]["index"]["number_of_replicas"] for v in settings.values()} == {"1"}
+        finally:
+            proxy.close()
 
 
 def test_stop_leaves_no_process_behind(stack) -> None:

@@ -245,6 +245,8 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
 
     # every task succeeded; its own peak RSS and the indexing books, from its XCom
     peaks: dict[str, list[tuple[float, str]]] = {}
+    starts: dict[str, list[float]] = {}          # RSS at the task's start: pages shared with the worker
+    detail: dict[str, str] = {}
     hosts: set[str] = set()
     summary = {"docs": 0, "indexed": 0, "failed": 0, "dead_lettered": 0, "not_attempted": 0, "retries": 0}
     n_tis = 0
@@ -258,7 +260,13 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
                 continue
             value = xcom(stack, r["dag_run_id"], ti)
             peak = own_peak_rss(ti["task_id"], value)
-            peaks.setdefault(ti["task_id"], []).append((float(peak or 0), f"{r['dag_run_id']}:{ti['map_index']}"))
+            where = f"{r['dag_run_id']}:{ti['map_index']}"
+            peaks.setdefault(ti["task_id"], []).append((float(peak or 0), where))
+            if ti["task_id"] in ("stage", "index"):
+                starts.setdefault(ti["task_id"], []).append(float(value.get("start_rss_mb") or 0))
+                if ti["task_id"] == "stage":
+                    detail[where] = (f"start {value.get('start_rss_mb')} MB, {value['stats']['bytes'] >> 20} MiB "
+                                     f"read, {value['stats']['docs']} docs, files {value['files']}")
             if ti["task_id"] == "index":
                 assert value["failed"] == 0 and value["dead_lettered"] == 0, value
             if ti["task_id"] == "summarize":
@@ -266,8 +274,12 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
                     summary[key] += value["stats"][key]
     for task, xs in sorted(peaks.items()):
         top, where = max(xs)
+        at_start = sorted(starts.get(task, []))
         print(f"  {task:<10} {len(xs):>4} task instances, peak RSS max {top:.0f} MB ({where}), "
-              f"median {sorted(x for x, _ in xs)[len(xs) // 2]:.0f} MB")
+              f"median {sorted(x for x, _ in xs)[len(xs) // 2]:.0f} MB"
+              + (f"; RSS at start median {at_start[len(at_start) // 2]:.0f} MB" if at_start else ""))
+    for peak, where in sorted(peaks.get("stage", []), reverse=True)[:5]:
+        print(f"  stage peak {peak:.0f} MB at {where}: {detail.get(where)}")
     print(f"  {n_tis} task instances on {sorted(hosts)}; pool {POOL_SLOTS} slots; indexing books {summary}")
     assert set(peaks) == {"stage", "index", "summarize", "cleanup"}, set(peaks)
     unmeasured = {t: [w for x, w in xs if x <= 0] for t, xs in peaks.items()}

@@ -307,6 +307,28 @@ def test_stop_short_claims_the_end_until_used_up(mysql_logs: tuple[Path, bytes])
         assert naive + _walk_from(c, "db-1", name, 20, marker) == full
 
 
+def test_stop_short_instance_keeps_the_answers_for_one_instance(mysql_logs: tuple[Path, bytes]) -> None:
+    """``stop_short_instance``: another instance's walk past the early fraction gets its data (the N answers
+    are not spent on it), the named instance's does not."""
+    root, _ = mysql_logs
+    name = rotated_name("mysql", datetime(2024, 3, 1, 11, tzinfo=UTC))
+    full = (root / name).read_bytes()
+    specs = {"db-1": InstanceSpec(root=root), "db-2": InstanceSpec(root=root)}
+    faults = {"early_pending_false": 0.4, "stop_short": 1, "stop_short_instance": "db-2"}
+    with RdsEmulator(specs, faults=faults) as emu:
+        assert emu.faults.stop_short_instance == "db-2"
+        c = emu.client(**NO_RETRY)
+        naive, responses = walk(c, "db-1", name, lines=20)
+        assert naive + _walk_from(c, "db-1", name, 20, responses[-1]["Marker"]) == full
+        assert emu.faults.stop_short == 1
+        naive, responses = walk(c, "db-2", name, lines=20)
+        marker = responses[-1]["Marker"]
+        r = c.download_db_log_file_portion(DBInstanceIdentifier="db-2", LogFileName=name, Marker=marker,
+                                           NumberOfLines=20)
+        assert (r["LogFileData"], r["Marker"], r["AdditionalDataPending"]) == ("", marker, False)
+        assert emu.faults.stop_short == 0
+
+
 def test_complete_file_denied_answers_403_access_denied(mysql_logs: tuple[Path, bytes]) -> None:
     """As with an IAM policy lacking rds:DownloadCompleteDBLogFile; the portion API still answers."""
     root, _ = mysql_logs

@@ -342,7 +342,9 @@ class StageSlowLogOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from rds_slowlog.airflow.config import load_config
         from rds_slowlog.staging import join
+        from rds_slowlog.stats import rss_mb
 
+        start_rss = rss_mb()
         cfg = load_config(self.config_path)
         spec = self.spec
         inst = _instance_conf(spec)
@@ -368,6 +370,7 @@ class StageSlowLogOperator(BaseOperator):
             "chunk_docs": [c.docs for c in result.manifest.chunks],
             "stats": stats, "files": [r.name for r in refs], "source": spec["source"],
             "window_start": spec["window_start"], "window_end": spec["window_end"], "downloads": reports,
+            "start_rss_mb": round(start_rss, 1),
         }
 
 
@@ -497,8 +500,9 @@ class IndexSlowLogChunksOperator(BaseOperator):
         from rds_slowlog.exceptions import IndexingError
         from rds_slowlog.indexing import ChunkIndexer
         from rds_slowlog.staging import ChunkMismatch
-        from rds_slowlog.stats import peak_rss_mb
+        from rds_slowlog.stats import peak_rss_mb, rss_mb
 
+        start_rss = rss_mb()
         cfg = load_config(self.config_path)
         group = self.group
         context["slowlog_label"] = group["label"]
@@ -527,6 +531,7 @@ class IndexSlowLogChunksOperator(BaseOperator):
             self.log.warning("%d document(s) replaced one with the same _id on a first try: this window was "
                              "indexed before (a rerun), or its documents collide", total["updated"])
         total["peak_rss_mb"] = round(peak_rss_mb(), 1)     # the indexer's totals leave it 0: this task's own
+        total["start_rss_mb"] = round(start_rss, 1)
         return total
 
     @staticmethod

@@ -20,6 +20,7 @@ _MY_ISO = re.compile(rb"^# Time: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", re.M)
 _SET_TS = re.compile(rb"(SET (?:[^\n]*?,)?timestamp=)(\d+)")
 _ISO_ATTR = re.compile(rb"((?:Start|End): )(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 _PG_TIME = re.compile(rb"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", re.M)
+_MY_ENTRY = re.compile(rb"^# User@Host: ", re.M)
 
 
 def _naive(raw: bytes, fmt: str) -> float:
@@ -58,7 +59,8 @@ def spread_over_hours(data: bytes, engine: str, first_hour: float, hours: int = 
                       minute: int = 10) -> bytes:
     """``data`` cut into ``hours`` parts at entry boundaries, part *k* moved to start at
     ``first_hour + k h + minute min`` (UTC). Entries without a time of their own (MariaDB writes ``# Time:``
-    once a second) move with the part they are in."""
+    once a second) move with the part they are in. Parts start at timed entries; only a MySQL log written in
+    fewer seconds than ``hours`` is also cut inside a second (that part opens with the second's ``# Time:``)."""
     if engine == "postgres":
         starts = [m.start() for m in _PG_TIME.finditer(data)]
         first = _naive(_PG_TIME.search(data).group(1), "%Y-%m-%d %H:%M:%S")  # type: ignore[union-attr]
@@ -68,11 +70,31 @@ def spread_over_hours(data: bytes, engine: str, first_hour: float, hours: int = 
         m0 = marks[0]
         first = (_naive(m0.group(1) + b" " + m0.group(2).replace(b" ", b"0"), "%y%m%d %H:%M:%S")
                  if m0.re is _MY_TIME else _naive(m0.group(1), "%Y-%m-%dT%H:%M:%S"))
-    if len(starts) < hours:
+    heads: dict[int, bytes] = {}      # cut → the ``# Time:`` line its part opens with (a cut inside a second)
+    if engine != "postgres" and len(starts) < hours:
+        # A fast server writes a whole log in fewer seconds than there are hours: cut between the entries of one
+        # second too, and open such a part with that second's ``# Time:`` line again (the only bytes added), so
+        # its first entries keep their time instead of taking the previous part's.
+        entries = [m.start() for m in _MY_ENTRY.finditer(data)]
+        if len(entries) < hours:
+            raise ValueError(f"the log has {len(entries)} entries: too few to spread over {hours} hours")
+        cuts = [0]
+        for k in range(1, hours):
+            cut = entries[len(entries) * k // hours]
+            before = [m for m in marks if m.start() < cut]
+            line_start = data.rfind(b"\n", 0, cut - 1) + 1
+            if before and before[-1].start() == line_start:
+                cut = line_start                            # the entry's own ``# Time:`` goes with it
+            elif before:
+                heads[cut] = data[before[-1].start():data.index(b"\n", before[-1].start()) + 1]
+            cuts.append(cut)
+        cuts.append(len(data))
+    elif len(starts) < hours:
         raise ValueError(f"the log has {len(starts)} timed entries: too few to spread over {hours} hours")
-    cuts = [0] + [starts[len(starts) * k // hours] for k in range(1, hours)] + [len(data)]
+    else:
+        cuts = [0] + [starts[len(starts) * k // hours] for k in range(1, hours)] + [len(data)]
     out = []
     for k in range(hours):
         delta = int(first_hour + k * 3600 + minute * 60 - first)
-        out.append(_shift(data[cuts[k]:cuts[k + 1]], delta, engine))
+        out.append(_shift(heads.get(cuts[k], b"") + data[cuts[k]:cuts[k + 1]], delta, engine))
     return b"".join(out)

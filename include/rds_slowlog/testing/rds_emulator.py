@@ -308,6 +308,8 @@ class Faults:
       (and before the end) get no data at all, ``AdditionalDataPending=false`` and their own marker back — RDS
       claiming the end of a file that is longer, which no amount of asking changes for a while. Counts down
       as it is used (N calls in all, across files), so a later attempt reads the file whole.
+    * ``stop_short_instance`` — limit ``stop_short`` to this instance's files (empty = any), so instances
+      downloaded at the same time (two workers) cannot share the N answers out and each read past them.
     * ``complete_file_denied`` — the REST complete-file endpoint answers 403 ``AccessDenied`` (an IAM policy
       without ``rds:DownloadCompleteDBLogFile``), so clients fall back to the portion API where the other
       faults live.
@@ -320,6 +322,7 @@ class Faults:
     slow: float = 0.0
     portion_cap: int = DEFAULT_PORTION_CAP
     stop_short: int = 0
+    stop_short_instance: str = ""
     complete_file_denied: int = 0
 
     @classmethod
@@ -344,6 +347,9 @@ class Faults:
         kinds = {f.name: f.type for f in fields(self)}
         if name not in kinds:
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(kinds))}")
+        if kinds[name] == "str":
+            setattr(self, name, str(value))
+            return
         number = float(value)
         setattr(self, name, number if kinds[name] == "float" else int(number))
 
@@ -671,10 +677,11 @@ class RdsEmulator:
             self._rotation_left = self.faults.notfound_during_rotation
             return name
 
-    def _take_stop_short(self) -> bool:
-        """Use up one ``stop_short`` answer if any are left."""
+    def _take_stop_short(self, instance: str) -> bool:
+        """Use up one ``stop_short`` answer if any are left (for ``instance``)."""
         with self._lock:
-            if self.faults.stop_short <= 0:
+            only = self.faults.stop_short_instance
+            if self.faults.stop_short <= 0 or (only and only != instance):
                 return False
             self.faults.stop_short -= 1
             return True
@@ -830,7 +837,7 @@ class RdsEmulator:
         frac = self.faults.early_pending_false
         if pending and frac > 0 and end >= frac * size:
             pending = False
-        if frac > 0 and start is not None and frac * size <= start < size and self._take_stop_short():
+        if frac > 0 and start is not None and frac * size <= start < size and self._take_stop_short(instance):
             kept, end, pending, truncated = b"", start, False, False   # "that was all", though it goes on
         next_marker = f"{hour}:{end}"
         call.data_bytes = len(kept)
