@@ -160,8 +160,9 @@ class ChunkWriter:
         data = b"".join(self._out)
         self._out.clear()
         name = f"chunk-{len(self.manifest.chunks):05d}.ndjson" + (".gz" if self.compress else "")
-        with self._fs.open(join(self._root, name), "wb") as f:
-            f.write(data)
+        # one PUT of the bytes in hand: a file object would copy them into its own write buffer (s3fs: up to
+        # its 50 MiB block) before sending
+        self._fs.pipe_file(join(self._root, name), data)
         self.manifest.chunks.append(ChunkInfo(name, self._docs, self._buf_bytes, hashlib.sha256(data).hexdigest()))
         self.manifest.docs += self._docs
         self._docs = 0
@@ -169,16 +170,13 @@ class ChunkWriter:
 
     def write_file(self, name: str, data: bytes) -> str:
         """A side file of the staged window (``history.json``), written before the manifest commits it."""
-        path = join(self._root, name)
-        with self._fs.open(path, "wb") as f:
-            f.write(data)
+        self._fs.pipe_file(join(self._root, name), data)
         return join(self.base, name)
 
     def close(self, **meta: Any) -> Manifest:
         self.flush()
         self.manifest.meta.update(meta)
-        with self._fs.open(join(self._root, MANIFEST), "wb") as f:
-            f.write(self.manifest.to_json())
+        self._fs.pipe_file(join(self._root, MANIFEST), self.manifest.to_json())
         return self.manifest
 
 
@@ -186,8 +184,7 @@ def read_manifest(base: str) -> Manifest:
     fs, root = filesystem(base)
     path = join(root, MANIFEST)
     try:
-        with fs.open(path, "rb") as f:
-            return Manifest.from_json(f.read())
+        return Manifest.from_json(fs.cat_file(path))
     except FileNotFoundError as e:
         raise StagingError(f"no manifest at {base}: the staging step did not finish") from e
 
@@ -196,8 +193,7 @@ def read_json(base: str, name: str) -> Any:
     """A side file of a committed staging directory (the manifest must exist: it is the commit marker)."""
     read_manifest(base)
     fs, root = filesystem(base)
-    with fs.open(join(root, name), "rb") as f:
-        return orjson.loads(f.read())
+    return orjson.loads(fs.cat_file(join(root, name)))
 
 
 def chunk_urls(base: str) -> list[str]:
@@ -209,8 +205,7 @@ def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
     """The NDJSON lines of one chunk, verified against its manifest entry when given."""
     fs, path = filesystem(url)
     try:
-        with fs.open(path, "rb") as f:
-            data = f.read()
+        data = fs.cat_file(path)
     except FileNotFoundError:
         if expected is None:
             raise

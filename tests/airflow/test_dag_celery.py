@@ -30,7 +30,6 @@ on a worker that is alive.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import gzip
 import itertools
 import json
@@ -45,9 +44,9 @@ from urllib.parse import urlsplit
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for the shared fixtures
-from airflow_stack_fixtures import release_shared_stack, require_stack_prerequisites  # noqa: E402
 from search_fixtures import delete_indices, es_url, make_client  # noqa: E402,F401
 
+from celery_stack import celery_stack, search_server_in_background  # noqa: E402
 from hourly_windows import count, dag_config, expected_per_window, hourly_logs, instances  # noqa: E402
 from hourly_windows import window_counts  # noqa: E402
 import hourly_windows  # noqa: E402
@@ -56,7 +55,6 @@ from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: 
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW_HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 HOURS = 6
 # the logs cover [H-7, H-1): the backfill creates all six runs; the scheduler's own run of [H-1, H) finds none
@@ -87,61 +85,25 @@ def emulator(logs):
 
 @pytest.fixture(scope="module")
 def private_es():
-    """A private Elasticsearch (it is stopped and restarted by a test), started in the background while the
-    stack starts: the two are the module's slowest set-up steps and need not wait for each other."""
-    from rds_slowlog.testing.search_server import SearchServer
-
-    srv = SearchServer("elasticsearch")
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    started = pool.submit(srv.start)
-    yield started
-    try:
-        started.result(timeout=600)
-    finally:
-        srv.close()
-        pool.shutdown()
+    """A private Elasticsearch (it is stopped and restarted by a test), started while the stack starts."""
+    with search_server_in_background() as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, emulator, es_url, private_es):  # noqa: F811
-    require_stack_prerequisites(celery=True)
-    release_shared_stack()
-    root = tmp_path_factory.mktemp("celery-stack")
-    dags = root / "dags"
-    dags.mkdir()
-    st = AirflowStack(root / "home", dags, port=0, pg_port=0, executor="CeleryExecutor", parallelism=4,
-                      celery_workers=2, extra_env={
+    u = urlsplit(es_url)
+    boot = f"cel-boot-{uuid.uuid4().hex[:8]}"
+    with celery_stack(tmp_path_factory.mktemp("celery-stack"), emulator, bucket=BUCKET, dag_id=DAG_ID,
+                      search=lambda: ("elasticsearch_celery", es_url, u.username, u.password),
+                      write_config=lambda st: write_config(st, boot, "elasticsearch_celery"), pool_slots=4,
+                      extra_env={
                           # a lost worker's task is failed (and retried) after 30 s without a heartbeat
                           "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
                           "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-                      })
-    st.start()
-    try:
-        st.create_bucket(BUCKET)
-        # ONE aws connection, as a deployment has: RDS at the emulator, S3 at moto (botocore per-service
-        # endpoints through the amazon provider's service_config extra)
-        st.set_connection("aws_default", "aws", login="testing", password="testing", extra={
-            "region_name": "us-east-1",
-            "service_config": {"rds": {"endpoint_url": emulator.endpoint_url},
-                               "s3": {"endpoint_url": st.s3_endpoint_url}}})
-        u = urlsplit(es_url)
-        st.set_connection("elasticsearch_celery", "elasticsearch", host=u.hostname, port=u.port, schema=u.scheme,
-                          login=u.username, password=u.password)
-        st.create_pool("rds_slowlog_search", 4)
-        boot = f"cel-boot-{uuid.uuid4().hex[:8]}"
-        write_config(st, boot, "elasticsearch_celery")
-        st.add_dag_file(ROOT / "dags" / "rds_slowlog_hourly.py")
-        st.wait_dag(DAG_ID, timeout=240, fileloc=dags / "rds_slowlog_hourly.py")
-        # the scheduler's own run of the latest hour (catchup=False; no logs there): out of the way first
-        deadline = time.monotonic() + 300
-        while not (sched := st.runs(DAG_ID, run_type="scheduled")) and time.monotonic() < deadline:
-            time.sleep(1)
-        for r in sched:
-            st.wait_run(DAG_ID, r["dag_run_id"], timeout=300)
+                      }) as st:
         delete_indices(make_client("elasticsearch", es_url), "elasticsearch", boot)
         yield st
-    finally:
-        st.stop()
 
 
 def write_config(st: AirflowStack, prefix: str, conn: str, s3_root: str = f"s3://aws_default@{BUCKET}",

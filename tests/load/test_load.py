@@ -22,7 +22,6 @@ overcame is counted in ``retries`` and printed, not a failure). Wall time and do
 """
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import shutil
 import sys
@@ -31,15 +30,14 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for the shared fixtures
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "airflow"))   # hourly_windows
-from airflow_stack_fixtures import release_shared_stack, require_stack_prerequisites  # noqa: E402
 from search_fixtures import make_client  # noqa: E402
 
+from celery_stack import celery_stack, search_server_in_background  # noqa: E402
 from hourly_windows import count, dag_config, expected_per_window, window_counts  # noqa: E402
 from rds_slowlog.testing.airflow_stack import AirflowStack  # noqa: E402
 from rds_slowlog.testing.logdata import spread_over_hours  # noqa: E402
@@ -47,7 +45,6 @@ from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator, layout_h
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(4800)]
 
-ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path.home() / ".cache" / "rds-slowlog" / "bench"
 HOURS = 24
 COPIES = 4
@@ -138,53 +135,21 @@ def emulator(logs):
 @pytest.fixture(scope="module")
 def search():
     """A private Elasticsearch: millions of documents and a full-speed bulk load are not for the server other
-    test sessions share. Started in the background while the stack starts."""
-    from rds_slowlog.testing.search_server import SearchServer
-
-    srv = SearchServer("elasticsearch", heap="1g")
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    started = pool.submit(srv.start)
-    yield started
-    try:
-        started.result(timeout=600)
-    finally:
-        srv.close()
-        pool.shutdown()
+    test sessions share. Started while the stack starts."""
+    with search_server_in_background(heap="1g") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, emulator, search):
-    require_stack_prerequisites(celery=True)
-    release_shared_stack()
-    root = tmp_path_factory.mktemp("load-stack")
-    dags = root / "dags"
-    dags.mkdir()
-    st = AirflowStack(root / "home", dags, port=0, pg_port=0, executor="CeleryExecutor", parallelism=4,
-                      celery_workers=2, start_timeout=600)
-    st.start()
-    try:
-        st.create_bucket(BUCKET)
-        st.set_connection("aws_default", "aws", login="testing", password="testing", extra={
-            "region_name": "us-east-1",
-            "service_config": {"rds": {"endpoint_url": emulator.endpoint_url},
-                               "s3": {"endpoint_url": st.s3_endpoint_url}}})
+    def connection() -> tuple[str, str, str | None, str | None]:
         srv = search.result(timeout=600)
-        u = urlsplit(srv.url)
-        st.set_connection("elasticsearch_load", "elasticsearch", host=u.hostname, port=u.port, schema=u.scheme,
-                          login=srv.username, password=srv.password)
-        st.create_pool("rds_slowlog_search", POOL_SLOTS)
-        write_config(st, f"load-boot-{uuid.uuid4().hex[:8]}")
-        st.add_dag_file(ROOT / "dags" / "rds_slowlog_hourly.py")
-        st.wait_dag(DAG_ID, timeout=600, fileloc=dags / "rds_slowlog_hourly.py")
-        # the scheduler's own run of the latest hour (catchup=False; no logs there): out of the way first
-        deadline = time.monotonic() + 600
-        while not (sched := st.runs(DAG_ID, run_type="scheduled")) and time.monotonic() < deadline:
-            time.sleep(1)
-        for r in sched:
-            st.wait_run(DAG_ID, r["dag_run_id"], timeout=600)
+        return "elasticsearch_load", srv.url, srv.username, srv.password
+
+    with celery_stack(tmp_path_factory.mktemp("load-stack"), emulator, bucket=BUCKET, dag_id=DAG_ID,
+                      search=connection, write_config=lambda st: write_config(st, f"load-boot-{uuid.uuid4().hex[:8]}"),
+                      pool_slots=POOL_SLOTS, timeout=600) as st:
         yield st
-    finally:
-        st.stop()
 
 
 def write_config(st: AirflowStack, prefix: str) -> None:

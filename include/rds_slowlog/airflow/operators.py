@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: part size of the raw archive's multipart upload (S3's minimum)
+ARCHIVE_PART_BYTES = 5 * 1024 * 1024
+
 __all__ = ["ListSlowLogFilesOperator", "StageSlowLogOperator", "IndexSlowLogChunksOperator",
            "SummarizeSlowLogOperator", "SlowLogRetentionOperator", "WindowBeyondRetention", "WindowNotSettled",
            "SourceUnavailable",
@@ -428,7 +431,9 @@ def _stage_inputs(source: Any, refs: list[LogFileRef], inst: Instance, archive: 
         if archive is not None and not ref.growing and base_name[-1:].isdigit():
             fs, path = filesystem(join(archive, ref.name + ".gz"))
             fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            raw = fs.open(path, "wb")
+            # parts of S3's minimum size: s3fs's default 50 MiB block would hold that much of the archive
+            # (plus copies of it) in the task's memory
+            raw = fs.open(path, "wb", block_size=ARCHIVE_PART_BYTES)
             sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
         try:
             yield StageInput(ref.name, _Tee(stream, sink) if sink is not None else stream,  # type: ignore[arg-type]
@@ -577,11 +582,9 @@ def restage_chunk(url: str, cfg: SlowLogConfig, *, log: Any) -> None:
                 f"staging {url} again did not reproduce it (sha256 {again.sha256 if again else 'no such chunk'} "
                 f"vs {expected.sha256} in the manifest): the window's source changed or chunks were cut by memory "
                 f"(memory_threshold_mb); rerun the window")
-        with fs.open(join(scratch_path, name), "rb") as f:
-            data = f.read()
+        data = fs.cat_file(join(scratch_path, name))
         target_fs, target = filesystem(url)
-        with target_fs.open(target, "wb") as f:
-            f.write(data)
+        target_fs.pipe_file(target, data)
         log.info("staged %s again: %d document(s), sha256 %s as in the manifest", name, again.docs, again.sha256)
     finally:
         if fs.exists(scratch_path):
