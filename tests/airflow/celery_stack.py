@@ -24,6 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
+def rds_emulator(logs: dict[str, Any]) -> Iterator[Any]:
+    """The RDS emulator serving the instances of ``logs`` (``hourly_logs``' shape: ``root``, ``instances``)."""
+    from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator
+
+    specs = {inst: InstanceSpec(root=logs["root"] / inst, engine=e) for inst, (_, e) in logs["instances"].items()}
+    with RdsEmulator(specs) as emu:
+        yield emu
+
+
+@contextmanager
 def search_server_in_background(**kwargs: Any) -> Iterator[concurrent.futures.Future[Any]]:
     """A private Elasticsearch (``SearchServer(**kwargs)``) starting in a thread: the future gives the running
     server. It starts while the stack starts — the two slowest set-up steps need not wait for each other."""

@@ -46,12 +46,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for the shared fixtures
 from search_fixtures import delete_indices, es_url, make_client  # noqa: E402,F401
 
-from celery_stack import celery_stack, search_server_in_background  # noqa: E402
+from celery_stack import celery_stack, rds_emulator, search_server_in_background  # noqa: E402
 from hourly_windows import count, dag_config, expected_per_window, hourly_logs, instances  # noqa: E402
 from hourly_windows import window_counts  # noqa: E402
 import hourly_windows  # noqa: E402
 from rds_slowlog.testing.airflow_stack import AirflowStack  # noqa: E402
-from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -78,8 +77,7 @@ def want(logs) -> dict[str, list[int]]:
 
 @pytest.fixture(scope="module")
 def emulator(logs):
-    specs = {inst: InstanceSpec(root=logs["root"] / inst, engine=e) for inst, (_, e) in INSTANCES.items()}
-    with RdsEmulator(specs) as emu:
+    with rds_emulator(logs) as emu:
         yield emu
 
 
@@ -199,6 +197,60 @@ def kill_worker_running(st: AirflowStack, ti: dict[str, Any]) -> str:
     return name
 
 
+def xcom_values(st: AirflowStack, run_id: str, task_id: str) -> list[Any]:
+    """The return values of every (mapped) instance of ``task_id`` in the run, by map index."""
+    out = []
+    for ti in sorted(st.task_instances(DAG_ID, run_id), key=lambda t: t["map_index"]):
+        if ti["task_id"] != task_id:
+            continue
+        params: dict[str, Any] = {"deserialize": True}
+        if ti["map_index"] >= 0:
+            params["map_index"] = ti["map_index"]
+        out.append(st.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
+                                 "return_value", params=params)["value"])
+    return out
+
+
+def task_logs(st: AirflowStack, run_id: str, task_id: str) -> str:
+    """Every try's log of every instance of ``task_id`` in the run (from the remote logs, as the UI shows)."""
+    parts = []
+    for ti in st.task_instances(DAG_ID, run_id):
+        if ti["task_id"] == task_id:
+            for n in range(1, ti["try_number"] + 1):
+                parts.append(st.task_log(DAG_ID, run_id, task_id, try_number=n, map_index=ti["map_index"]))
+    return "\n".join(parts)
+
+
+def tries(st: AirflowStack, run_id: str, task_id: str) -> list[int]:
+    return sorted(ti["try_number"] for ti in st.task_instances(DAG_ID, run_id) if ti["task_id"] == task_id)
+
+
+def assert_window_exact(st: AirflowStack, run_id: str, client: Any, prefix: str, k: int,
+                        want: dict[str, list[int]]) -> dict[str, Any]:
+    """The run succeeded, window k holds documents == entries per instance, and the summary's books balance;
+    returns the summary's stats."""
+    state = st.wait_run(DAG_ID, run_id, timeout=600)
+    tis = ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}/{t['try_number']}"
+                    for t in st.task_instances(DAG_ID, run_id))
+    assert state == "success", tis
+    assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
+    assert run_docs(client, prefix, k, k) == len(INSTANCES)
+    [summary] = xcom_values(st, run_id, "summarize")
+    s = summary["stats"]
+    total = sum(expect(want, k).values())
+    assert s["docs"] == s["indexed"] == s["created"] + s["updated"] == total, s
+    assert s["entries"] == s["docs"] + s["incomplete"] and s["incomplete"] == 0, s
+    assert s["not_attempted"] == s["failed"] == s["dead_lettered"] == 0, s
+    return s
+
+
+def assert_retried(st: AirflowStack, run_id: str, ti: dict[str, Any], killed: str) -> None:
+    """The task instance whose worker was killed ran again (Airflow's retry, after the heartbeat timeout)."""
+    same = [t for t in st.task_instances(DAG_ID, run_id) if t["task_id"] == ti["task_id"]]
+    [retried] = [t for t in same if t["map_index"] == ti["map_index"]]
+    assert retried["try_number"] >= 2, (killed, same)
+
+
 def test_six_hour_backfill_on_two_celery_workers(stack, logs, want, es_url) -> None:  # noqa: F811
     prefix = f"cel-{uuid.uuid4().hex[:8]}"
     client = make_client("elasticsearch", es_url)
@@ -260,12 +312,8 @@ def test_worker_killed_while_staging(stack, emulator, want, es_url) -> None:  # 
             time.sleep(0.1)
         killed = kill_worker_running(stack, ti)
         f.complete_file_denied, f.truncate, f.slow = 0, 0, 0.0
-        assert stack.wait_run(DAG_ID, run_id, timeout=600) == "success"
-        stage = [t for t in stack.task_instances(DAG_ID, run_id) if t["task_id"] == "stage"]
-        [retried] = [t for t in stage if t["map_index"] == ti["map_index"]]
-        assert retried["try_number"] >= 2, (killed, stage)
-        assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
-        assert run_docs(client, prefix, k, k) == len(INSTANCES)
+        assert_window_exact(stack, run_id, client, prefix, k, want)
+        assert_retried(stack, run_id, ti, killed)
     finally:
         f.complete_file_denied, f.truncate, f.slow = 0, 0, 0.0
         delete_indices(client, "elasticsearch", prefix)
@@ -295,12 +343,8 @@ def test_worker_killed_while_indexing(stack, want, es_url) -> None:  # noqa: F81
         ti = wait_ti(stack, run_id, "index", {"running"}, need=lambda t: bool(t["hostname"]), timeout=30)
         killed = kill_worker_running(stack, ti)
         proxy.bulk_delay = 0.0
-        assert stack.wait_run(DAG_ID, run_id, timeout=600) == "success"
-        idx = [t for t in stack.task_instances(DAG_ID, run_id) if t["task_id"] == "index"]
-        [retried] = [t for t in idx if t["map_index"] == ti["map_index"]]
-        assert retried["try_number"] >= 2, (killed, idx)
-        assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
-        assert run_docs(client, prefix, k, k) == len(INSTANCES)
+        assert_window_exact(stack, run_id, client, prefix, k, want)
+        assert_retried(stack, run_id, ti, killed)
     finally:
         proxy.close()
         delete_indices(client, "elasticsearch", prefix)
@@ -419,53 +463,6 @@ def faulty_root() -> tuple[str, str]:
     """``(s3_root, key)``: a test's own staging/archive root on S3 through the fault proxy."""
     key = f"faults-{uuid.uuid4().hex[:8]}"
     return f"s3://{FAULTY_AWS}@{BUCKET}/{key}", key
-
-
-def xcom_values(st: AirflowStack, run_id: str, task_id: str) -> list[Any]:
-    """The return values of every (mapped) instance of ``task_id`` in the run, by map index."""
-    out = []
-    for ti in sorted(st.task_instances(DAG_ID, run_id), key=lambda t: t["map_index"]):
-        if ti["task_id"] != task_id:
-            continue
-        params: dict[str, Any] = {"deserialize": True}
-        if ti["map_index"] >= 0:
-            params["map_index"] = ti["map_index"]
-        out.append(st.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
-                                 "return_value", params=params)["value"])
-    return out
-
-
-def task_logs(st: AirflowStack, run_id: str, task_id: str) -> str:
-    """Every try's log of every instance of ``task_id`` in the run (from the remote logs, as the UI shows)."""
-    parts = []
-    for ti in st.task_instances(DAG_ID, run_id):
-        if ti["task_id"] == task_id:
-            for n in range(1, ti["try_number"] + 1):
-                parts.append(st.task_log(DAG_ID, run_id, task_id, try_number=n, map_index=ti["map_index"]))
-    return "\n".join(parts)
-
-
-def tries(st: AirflowStack, run_id: str, task_id: str) -> list[int]:
-    return sorted(ti["try_number"] for ti in st.task_instances(DAG_ID, run_id) if ti["task_id"] == task_id)
-
-
-def assert_window_exact(st: AirflowStack, run_id: str, client: Any, prefix: str, k: int,
-                        want: dict[str, list[int]]) -> dict[str, Any]:
-    """The run succeeded, window k holds documents == entries per instance, and the summary's books balance;
-    returns the summary's stats."""
-    state = st.wait_run(DAG_ID, run_id, timeout=600)
-    tis = ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}/{t['try_number']}"
-                    for t in st.task_instances(DAG_ID, run_id))
-    assert state == "success", tis
-    assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
-    assert run_docs(client, prefix, k, k) == len(INSTANCES)
-    [summary] = xcom_values(st, run_id, "summarize")
-    s = summary["stats"]
-    total = sum(expect(want, k).values())
-    assert s["docs"] == s["indexed"] == s["created"] + s["updated"] == total, s
-    assert s["entries"] == s["docs"] + s["incomplete"] and s["incomplete"] == 0, s
-    assert s["not_attempted"] == s["failed"] == s["dead_lettered"] == 0, s
-    return s
 
 
 def test_rds_throttling_and_an_early_end_of_data(stack, emulator, logs, want, es_url, fresh) -> None:  # noqa: F811

@@ -3,12 +3,13 @@ MWAA runs it (two workers with no shared disk, s3:// staging and raw archive on 
 the DAG's search pool. Run by ``make test-load`` (deselected from ``make test``: see conftest.py).
 
 The logs: the benchmark logs of ``make bench-logs`` (real MariaDB + sysbench and PostgreSQL + pgbench output at
-full verbosity, 212 MiB + 204 MiB). One pass is 416 MiB, so each is replicated ``COPIES`` = 4 times, every
-copy time-shifted on its own: copy *c* is spread over the 24 hours by ``spread_over_hours(minute=5 + 13c)``
-and cut into hours by ``layout_hourly``; hour *k* of the instance is then copy 0's hour *k*, copy 1's, …
-(in time order, the copies 13 minutes apart), cut again by ``layout_hourly`` into RDS's rotated files. Copies
->= 1 bring the MariaDB start-up banner into the middle of hour 0, as a ``FLUSH SLOW LOGS`` does on RDS.
-Every entry keeps a distinct time, so every document has its own ``_id``; 4 x 416 MiB ≈ 1.74 GB in all.
+full verbosity, ~200 MiB each; their size varies with the machine that made them). One pass is ~420 MiB, so
+each is replicated ``COPIES`` = 4 times, every copy time-shifted on its own: copy *c* is spread over the 24
+hours by ``spread_over_hours(minute=5 + 13c)`` and cut into hours by ``layout_hourly``; hour *k* of the
+instance is then copy 0's hour *k*, copy 1's, … (in time order, the copies 13 minutes apart), cut again by
+``layout_hourly`` into RDS's rotated files. Copies >= 1 bring the MariaDB start-up banner into the middle of
+hour 0, as a ``FLUSH SLOW LOGS`` does on RDS.
+Every entry keeps a distinct time, so every document has its own ``_id``; 4 passes, >= 1.5 GB in all.
 
 The anchors: PostgreSQL — the log's ``duration:`` statement/execute lines (``hourly_windows``). MySQL —
 pt-query-digest reads ~4 MB/s, ~7 minutes for 850 MiB on a loaded machine, so every window is counted by its
@@ -37,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ for the 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "airflow"))   # hourly_windows
 from search_fixtures import make_client  # noqa: E402
 
-from celery_stack import celery_stack, search_server_in_background  # noqa: E402
+from celery_stack import celery_stack, rds_emulator, search_server_in_background  # noqa: E402
 from hourly_windows import count, dag_config, expected_per_window, window_counts  # noqa: E402
 from rds_slowlog.testing.airflow_stack import AirflowStack  # noqa: E402
 from rds_slowlog.testing.logdata import spread_over_hours  # noqa: E402
-from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator, layout_hourly  # noqa: E402
+from rds_slowlog.testing.rds_emulator import layout_hourly  # noqa: E402
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(4800)]
 
@@ -127,8 +128,7 @@ def want(logs) -> dict[str, list[int]]:
 
 @pytest.fixture(scope="module")
 def emulator(logs):
-    specs = {inst: InstanceSpec(root=logs["root"] / inst, engine=e) for inst, (_, e) in INSTANCES.items()}
-    with RdsEmulator(specs) as emu:
+    with rds_emulator(logs) as emu:
         yield emu
 
 
@@ -241,7 +241,8 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
         top, where = max(xs)
         at_start = sorted(starts.get(task, []))
         print(f"  {task:<10} {len(xs):>4} task instances, peak RSS max {top:.0f} MB ({where}), "
-              f"median {sorted(x for x, _ in xs)[len(xs) // 2]:.0f} MB"
+              f"median {sorted(x for x, _ in xs)[len(xs) // 2]:.0f} MB, "
+              f"{sum(1 for x, _ in xs if x > RSS_LIMIT_MB)} over {RSS_LIMIT_MB:.0f} MB"
               + (f"; RSS at start median {at_start[len(at_start) // 2]:.0f} MB" if at_start else ""))
     for peak, where in sorted(peaks.get("stage", []), reverse=True)[:5]:
         print(f"  stage peak {peak:.0f} MB at {where}: {detail.get(where)}")
