@@ -71,4 +71,3 @@ def rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / (1024 * 1024)
-
