@@ -1008,8 +1008,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
-                    help="throttle_every=N, early_pending_false=F, stop_short=N, stop_short_instance=ID, notfound_during_rotation=N, "
-                         "truncate=BYTES, slow=SECONDS, portion_cap=BYTES, complete_file_denied")
+                    help="throttle_every=N, early_pending_false=F, stop_short=N, stop_short_instance=ID, "
+                         "notfound_during_rotation=N, truncate=BYTES, slow=SECONDS, portion_cap=BYTES, "
+                         "complete_file_denied")
     ap.add_argument("--rotate-every", type=float, default=0, metavar="SECONDS",
                     help="rotate every instance's current file at this interval")
     ap.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
