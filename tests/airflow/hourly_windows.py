@@ -12,7 +12,8 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import datetime, timedelta
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ PG_QUERY = re.compile(rb"^\S+ \S+ \S+:LOG:  duration: [\d.]+ ms  (?:statement|ex
 def instances(prefix: str) -> dict[str, tuple[str, str]]:
     """``{"<prefix>-mariadb": (log, "mysql"), "<prefix>-postgres": (log, "postgres")}``."""
     return {f"{prefix}-{k}": v for k, v in SAMPLE_INSTANCES.items()}
+
+
+def current_hour(margin: float = 300.0) -> datetime:
+    """The current UTC hour once at least ``margin`` seconds of it remain (else it waits for the next one).
+
+    For tests that expect the scheduler's own run of the latest complete hour: the clock must not turn
+    between the moment the test lays its logs out and the moment the scheduler makes that run (stack start,
+    DAG parse) — or the run is of the next hour, which the logs do not cover.
+    """
+    now = datetime.now(timezone.utc)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    left = (hour + timedelta(hours=1) - now).total_seconds()
+    if left < margin:
+        time.sleep(left + 2)
+        hour += timedelta(hours=1)
+    return hour
 
 
 def hourly_logs(root: Path, insts: dict[str, tuple[str, str]], first: datetime, hours: int) -> dict[str, Any]:

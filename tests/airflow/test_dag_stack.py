@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,21 +28,24 @@ from airflow_stack_fixtures import airflow_stack_factory  # noqa: E402,F401
 from search_fixtures import delete_indices, es_url, make_client, os_url  # noqa: E402,F401
 
 from hourly_windows import count as _count, dag_config, expected_per_window, hourly_logs  # noqa: E402
-from hourly_windows import instances, run_docs, window_counts  # noqa: E402
+from hourly_windows import current_hour, instances, run_docs, window_counts  # noqa: E402
 from rds_slowlog.search import raw_request  # noqa: E402
 from rds_slowlog.testing.rds_emulator import InstanceSpec, RdsEmulator  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW_HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-FIRST = NOW_HOUR - timedelta(hours=3)         # the logs cover [H-3, H): the scheduler's own run is [H-1, H)
 INSTANCES = instances("st")
 
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory) -> dict:
-    return hourly_logs(tmp_path_factory.mktemp("stack-rds"), INSTANCES, FIRST, 3)
+    """The logs cover [H-3, H), H the hour when the module starts (not when the suite was collected): the
+    scheduler's own run is then [H-1, H). ``now_hour`` is H, ``first`` H-3."""
+    now_hour = current_hour()
+    first = now_hour - timedelta(hours=3)
+    return {**hourly_logs(tmp_path_factory.mktemp("stack-rds"), INSTANCES, first, 3), "now_hour": now_hour,
+            "first": first}
 
 
 @pytest.fixture(scope="module")
@@ -96,30 +99,31 @@ def test_scheduled_run_and_backfills_index_exactly_the_anchor_counts(stack, logs
             time.sleep(2)
         assert sched, "the scheduler made no run"
         run = sched[0]
-        assert run["data_interval_start"].startswith((NOW_HOUR - timedelta(hours=1)).strftime("%Y-%m-%dT%H"))
+        now_hour, first = logs["now_hour"], logs["first"]
+        assert run["data_interval_start"].startswith((now_hour - timedelta(hours=1)).strftime("%Y-%m-%dT%H"))
         assert stack.wait_run(dag_id, run["dag_run_id"], timeout=300) == "success"
-        got = _window_counts(client, "elasticsearch", prefix, NOW_HOUR - timedelta(hours=1))
+        got = _window_counts(client, "elasticsearch", prefix, now_hour - timedelta(hours=1))
         assert got == {i: want[i][2] for i in INSTANCES}
         # 1b. backfill the three hours (the last one exists already and is left as it is)
-        stack.backfill(dag_id, FIRST, FIRST + timedelta(hours=2))
+        stack.backfill(dag_id, first, first + timedelta(hours=2))
         runs = stack.wait_backfill(dag_id, timeout=600)
         assert [r["state"] for r in runs] == ["success"] * len(runs) and len(runs) >= 2
         for k in range(3):
-            start = FIRST + timedelta(hours=k)
+            start = first + timedelta(hours=k)
             assert _window_counts(client, "elasticsearch", prefix, start) == {i: want[i][k] for i in INSTANCES}, k
         total = sum(sum(v) for v in want.values())
         assert _count(client, "elasticsearch", f"{prefix}-mysql-*,{prefix}-postgres-*") == total
-        assert run_docs(client, "elasticsearch", prefix, FIRST, NOW_HOUR) == 3 * len(INSTANCES)
+        assert run_docs(client, "elasticsearch", prefix, first, now_hour) == 3 * len(INSTANCES)
         assert _count(client, "elasticsearch", f"{prefix}-history-*") > 0
         # 2. again, reprocessing the completed runs: every count unchanged
-        stack.backfill(dag_id, FIRST, FIRST + timedelta(hours=2), reprocess_behavior="completed")
+        stack.backfill(dag_id, first, first + timedelta(hours=2), reprocess_behavior="completed")
         runs = stack.wait_backfill(dag_id, timeout=600)
         assert [r["state"] for r in runs] == ["success"] * len(runs) and len(runs) == 3
         for k in range(3):
-            start = FIRST + timedelta(hours=k)
+            start = first + timedelta(hours=k)
             assert _window_counts(client, "elasticsearch", prefix, start) == {i: want[i][k] for i in INSTANCES}
         assert _count(client, "elasticsearch", f"{prefix}-mysql-*,{prefix}-postgres-*") == total
-        assert run_docs(client, "elasticsearch", prefix, FIRST, NOW_HOUR) == 3 * len(INSTANCES)
+        assert run_docs(client, "elasticsearch", prefix, first, now_hour) == 3 * len(INSTANCES)
     finally:
         delete_indices(client, "elasticsearch", prefix)
 
@@ -166,7 +170,7 @@ def test_a_killed_index_task_is_retried_and_the_counts_are_exact(stack, logs, es
         dag_id = _add_dag(stack, "kill", _config(prefix, tmp_path / "staging", "elasticsearch_stackproxy",
                                                  knobs={"batch_size": 10, "max_workers": 1,
                                                         "chunks_per_index_task": 100}))
-        start = FIRST + timedelta(hours=1)
+        start = logs["first"] + timedelta(hours=1)
         run_id = _trigger(stack, dag_id, start, "kill")
         deadline = time.monotonic() + 300
         killed: list[int] = []
@@ -195,7 +199,7 @@ def test_one_window_into_opensearch(stack, logs, os_url, tmp_path) -> None:  # n
     client = make_client("opensearch", os_url)
     try:
         dag_id = _add_dag(stack, "os", _config(prefix, tmp_path / "staging", "opensearch_stacktest", "opensearch"))
-        start = FIRST
+        start = logs["first"]
         run_id = _trigger(stack, dag_id, start, "os")
         assert stack.wait_run(dag_id, run_id, timeout=300) == "success"
         assert _window_counts(client, "opensearch", prefix, start) == {i: want[i][0] for i in INSTANCES}
