@@ -199,16 +199,8 @@ def kill_worker_running(st: AirflowStack, ti: dict[str, Any]) -> str:
 
 def xcom_values(st: AirflowStack, run_id: str, task_id: str) -> list[Any]:
     """The return values of every (mapped) instance of ``task_id`` in the run, by map index."""
-    out = []
-    for ti in sorted(st.task_instances(DAG_ID, run_id), key=lambda t: t["map_index"]):
-        if ti["task_id"] != task_id:
-            continue
-        params: dict[str, Any] = {"deserialize": True}
-        if ti["map_index"] >= 0:
-            params["map_index"] = ti["map_index"]
-        out.append(st.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
-                                 "return_value", params=params)["value"])
-    return out
+    return [st.xcom(DAG_ID, run_id, task_id, ti["map_index"]) for ti in st.task_instances(DAG_ID, run_id)
+            if ti["task_id"] == task_id]
 
 
 def task_logs(st: AirflowStack, run_id: str, task_id: str) -> str:
@@ -302,8 +294,7 @@ def test_worker_killed_while_staging(stack, emulator, want, es_url) -> None:  # 
         run_id = trigger(stack, k, "killstage")
         ti = wait_ti(stack, run_id, "stage", {"running"}, need=lambda t: bool(t["hostname"]))
         # which instance it stages: its mapped input, the list task's spec at its map index
-        specs = stack.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/list_files/xcomEntries/"
-                                 "return_value", params={"deserialize": True})["value"]
+        specs = stack.xcom(DAG_ID, run_id, "list_files")
         inst = specs[ti["map_index"]]["instance"]
         deadline = time.monotonic() + 120    # kill once its download is under way
         while not [c for c in emulator.calls[seen:]

@@ -164,14 +164,6 @@ def write_config(st: AirflowStack, prefix: str) -> None:
     tmp.replace(path)
 
 
-def xcom(st: AirflowStack, run_id: str, ti: dict[str, Any]) -> Any:
-    params: dict[str, Any] = {"deserialize": True}
-    if ti["map_index"] >= 0:
-        params["map_index"] = ti["map_index"]
-    return st.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries/return_value",
-                  params=params)["value"]
-
-
 def own_peak_rss(task_id: str, value: Any) -> float | None:
     """The task's own peak RSS from its XCom: stage -> stats, index -> the stats themselves, summarize and
     cleanup -> top level (summarize's ``stats.peak_rss_mb`` is the stage tasks' maximum, not its own)."""
@@ -223,7 +215,7 @@ def test_24_window_backfill_of_1_5_gb(stack, logs, want, search) -> None:
                 hosts.add(ti["hostname"])
             if ti["task_id"] not in ("stage", "index", "summarize", "cleanup"):
                 continue
-            value = xcom(stack, r["dag_run_id"], ti)
+            value = stack.xcom(DAG_ID, r["dag_run_id"], ti["task_id"], ti["map_index"])
             peak = own_peak_rss(ti["task_id"], value)
             where = f"{r['dag_run_id']}:{ti['map_index']}"
             peaks.setdefault(ti["task_id"], []).append((float(peak or 0), where))

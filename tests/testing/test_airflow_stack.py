@@ -110,6 +110,8 @@ def test_manual_runs_classic_mapped_and_deferred_tasks(stack: AirflowStack) -> N
         ("items", -1, "success"), ("wait", -1, "success")]
     assert [t["rendered_map_index"] for t in tis[:3]] == ["1", "2", "3"]
     assert "doubling 3" in stack.task_log(DAG_ID, run_a, "double", 1, map_index=2)
+    assert stack.xcom(DAG_ID, run_a, "items") == [1, 2, 3]                 # unmapped, from the run's conf
+    assert [stack.xcom(DAG_ID, run_a, "double", k) for k in range(3)] == [2, 4, 6]
     assert "Pausing task as DEFERRED" not in stack.task_log(DAG_ID, run_a, "wait", 1)
 
     tis_b = stack.task_instances(DAG_ID, run_b)

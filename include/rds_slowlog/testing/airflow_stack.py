@@ -1405,6 +1405,11 @@ class AirflowStack:
         tis = self._paginate(f"dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances", "task_instances")
         return sorted(tis, key=lambda t: (t["task_id"], t["map_index"]))
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value") -> Any:
+        """A task instance's XCom value, deserialized (what the task returned, for ``return_value``)."""
+        path = f"dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/xcomEntries/{_q(key)}"
+        return self.api("GET", path, params={"map_index": map_index, "deserialize": True})["value"]
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         """The task's log as text (structured lines rendered ``timestamp level event key=value``)."""
         path = f"dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/logs/{try_number}"
