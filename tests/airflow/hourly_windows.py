@@ -36,19 +36,23 @@ def instances(prefix: str) -> dict[str, tuple[str, str]]:
     return {f"{prefix}-{k}": v for k, v in SAMPLE_INSTANCES.items()}
 
 
-def current_hour(margin: float = 300.0) -> datetime:
-    """The current UTC hour once at least ``margin`` seconds of it remain (else it waits for the next one).
+def current_hour(margin: float = 300.0, settle: float = 120.0) -> datetime:
+    """The current UTC hour once at least ``margin`` seconds of it remain and ``settle`` have passed (else it
+    waits: for the next hour, or until the hour is ``settle`` seconds old).
 
     For tests that expect the scheduler's own run of the latest complete hour: the clock must not turn
     between the moment the test lays its logs out and the moment the scheduler makes that run (stack start,
-    DAG parse) — or the run is of the next hour, which the logs do not cover.
+    DAG parse) — or the run is of the next hour, which the logs do not cover; and the logs' last file, last
+    written at the hour's turn, must be older than ``SETTLE_SECONDS`` (60 s), or it is still being written
+    and the run waits for it (``WindowNotSettled``).
     """
     now = datetime.now(timezone.utc)
     hour = now.replace(minute=0, second=0, microsecond=0)
-    left = (hour + timedelta(hours=1) - now).total_seconds()
-    if left < margin:
-        time.sleep(left + 2)
+    if (hour + timedelta(hours=1) - now).total_seconds() < margin:
         hour += timedelta(hours=1)
+    wait = (hour + timedelta(seconds=settle) - now).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
     return hour
 
 

@@ -516,7 +516,10 @@ def test_s3_refusing_and_cutting_requests_for_a_while(stack, emulator, want, es_
         assert_window_exact(stack, run_id, client, prefix, k, want)
         assert cut_puts.hits == 3 and cut_gets.hits == 2
         assert refuse_stage.started is not None and refuse_index.started is not None
-        assert proxy.count("refuse") == 2 and proxy.count("cut") == 5
+        # every refused request is one of the two faults' (two workers can both reach the port as it closes,
+        # or on a connection opened before: a fault may refuse more than one)
+        assert refuse_stage.hits >= 1 and refuse_index.hits >= 1
+        assert proxy.count("refuse") == refuse_stage.hits + refuse_index.hits and proxy.count("cut") == 5
         assert max(tries(stack, run_id, "stage")) >= 2 and max(tries(stack, run_id, "index")) >= 2
         assert "Could not connect to the endpoint URL" in task_logs(stack, run_id, "stage") + \
             task_logs(stack, run_id, "index")
