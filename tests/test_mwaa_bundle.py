@@ -272,7 +272,8 @@ def test_installs_as_mwaa_does_and_dagbag_parses(bundle_here: tuple[Path, Any], 
 
 #: Modules that call AWS APIs through boto3 clients, and the client's service. A new calling module must be
 #: added here (the test fails on a call it cannot place), so the policy is reviewed with it.
-AWS_MODULES = {"sources/rds.py": "rds", "sources/cloudwatch.py": "logs", "airflow/operators.py": "rds"}
+AWS_MODULES = {"sources/rds.py": "rds", "sources/cloudwatch.py": "logs", "airflow/operators.py": "rds",
+               "s3store.py": "s3"}
 _CALL = re.compile(r"""(?:_call\(\s*|get_paginator\(\s*|getattr\(self\.client,\s*)["']([a-z][a-z_0-9]*)["']""")
 _DIRECT = re.compile(r"\bclient\.([a-z]+_[a-z_0-9]+)\(")
 #: What marks a module as talking to AWS (other clients — Elasticsearch, OpenSearch — have methods too).
@@ -312,7 +313,8 @@ def _code_actions() -> set[str]:
         prefix = client.meta.service_model.signing_name
         for name in names:
             assert name in api, f"{service}.{name} is not a {service} API"
-            actions.add(f"{prefix}:{api[name]}")
+            # S3's IAM actions are not its API names (multipart parts are s3:PutObject, ...)
+            actions.add(S3_ACTIONS[name] if service == "s3" else f"{prefix}:{api[name]}")
     if "downloadCompleteLogFile" in (pkg / "sources" / "rds.py").read_text():   # the signed REST call
         actions.add("rds:DownloadCompleteDBLogFile")
     return actions
@@ -324,7 +326,7 @@ def test_policy_covers_every_boto3_call_in_the_code() -> None:
             "rds:DescribeDBInstances", "logs:FilterLogEvents"} <= code
     policy = _policy_actions()
     assert code - policy == set(), "called but not allowed"
-    assert {a for a in policy if not a.startswith("s3:")} - code == set(), "allowed but never called"
+    assert policy - code == set(), "allowed but never called"
 
 
 #: IAM action authorizing each S3 operation (docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html).
@@ -336,16 +338,23 @@ S3_ACTIONS = {"put_object": "s3:PutObject", "create_multipart_upload": "s3:PutOb
 
 
 def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws_credentials: None) -> None:
+    """Every S3 call of a run, recorded: staging, the raw archive and cleanup through the tasks' S3Store; the
+    archive read back as a log source through s3fs (``ObjectStoragePath``, windows past RDS retention)."""
     import boto3
     import s3fs
 
     from rds_slowlog import staging
+    from rds_slowlog.s3store import S3Store
     from rds_slowlog.sources.objectstore import ObjectStoreLogSource
 
     bucket = "mwaa-policy-probe"
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION).create_bucket(Bucket=bucket)
-    fs = s3fs.S3FileSystem(endpoint_url=moto_endpoint, key=KEY_ID, secret=SECRET, skip_instance_cache=True)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION)
+    client.create_bucket(Bucket=bucket)
     calls: list[str] = []
+    snake = {v: k for k, v in client.meta.method_to_api_mapping.items()}
+    client.meta.events.register("before-call.s3", lambda model, **_: calls.append(snake[model.name]))
+    store = S3Store(client)
+    fs = s3fs.S3FileSystem(endpoint_url=moto_endpoint, key=KEY_ID, secret=SECRET, skip_instance_cache=True)
     real = fs._call_s3
 
     async def recording(method: str, *args: Any, **kwargs: Any) -> Any:
@@ -359,7 +368,7 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
         return real_sync(method, *args, **kwargs)
 
     fs._call_s3, fs.call_s3 = recording, recording_sync
-    resolver = (lambda url: (fs, url[len("s3://"):]) if url.startswith(f"s3://{bucket}/") else None)
+    resolver = (lambda url: (store, url[len("s3://"):]) if url.startswith(f"s3://{bucket}/") else None)
     staging.FILESYSTEM_RESOLVERS.insert(0, resolver)
     try:
         base = f"s3://{bucket}/staging/rds_slowlog_hourly/db-1/2026-01-01T00"
@@ -370,10 +379,13 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
         w.close(source="x.log")
         for url in staging.chunk_urls(base):
             assert len(list(staging.read_chunk(url, staging.chunk_info(url)))) in (1, 2)
-        # the raw-log archive (stage task: makedirs + a streamed write), read back as a log source
-        fs.makedirs(f"{bucket}/archive/db-1", exist_ok=True)
-        with fs.open(f"{bucket}/archive/db-1/mysql-slowquery.log.2026-01-01.00", "wb") as f:
-            f.write(b"# x\n" * (6 * 1024 * 1024 // 4))    # > s3fs's 5 MiB block (multipart when s3fs chooses to)
+        # the raw-log archive (stage task: makedirs + a multipart write; one aborted as a cut download is)
+        store.makedirs(f"{bucket}/archive/db-1", exist_ok=True)
+        with store.open(f"{bucket}/archive/db-1/mysql-slowquery.log.2026-01-01.00", "wb") as f:
+            f.write(b"# x\n" * (6 * 1024 * 1024 // 4))    # > one 5 MiB part: multipart
+        cut = store.open(f"{bucket}/archive/db-1/mysql-slowquery.log.2026-01-01.01", "wb")
+        cut.write(b"# x\n" * (6 * 1024 * 1024 // 4))
+        cut.abort()
         src = ObjectStoreLogSource(f"s3://{bucket}/archive/db-1", "mysql", fs=fs)
         refs = src.list_files(1767225600, 1767225600 + 3600)       # the window [2026-01-01T00, 01)
         assert len(refs) == 1
@@ -382,8 +394,8 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
         stream.close()
         # cleanup (the retention task): exists + recursive rm of the window's staging
         path = f"{bucket}/staging/rds_slowlog_hourly/db-1/2026-01-01T00"
-        assert fs.exists(path)
-        fs.rm(path, recursive=True)
+        assert store.exists(path)
+        store.rm(path, recursive=True)
     finally:
         staging.FILESYSTEM_RESOLVERS.remove(resolver)
     unknown = sorted(set(calls) - set(S3_ACTIONS))
@@ -391,10 +403,8 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
     assert "create_bucket" not in calls
     needed = {S3_ACTIONS[c] for c in calls}
     print("S3 operations:", sorted(set(calls)))
-    assert {"put_object", "get_object", "head_bucket", "list_objects_v2", "delete_objects"} <= set(calls)
+    assert {"put_object", "upload_part", "abort_multipart_upload", "get_object", "list_objects_v2",
+            "delete_objects"} <= set(calls)
     policy = _policy_actions()
     assert needed - policy == set()
-    # allowed though a healthy run against a permissive server does not call them
-    only_on_failure = {"s3:AbortMultipartUpload",   # s3fs aborts a multipart upload whose write failed
-                       "s3:GetBucketLocation"}      # s3fs's bucket probe once HeadBucket is refused (see DEPLOY.md)
-    assert {a for a in policy if a.startswith("s3:")} - needed == only_on_failure
+    assert {a for a in policy if a.startswith("s3:")} == needed       # nothing allowed that is never called

@@ -109,8 +109,10 @@ class ChunkWriter:
         # A chunk is compressed as its lines arrive (zlib, gzip framing: what gzip.compress(mtime=0) writes), so
         # a 32 MB chunk of 4 KB full-verbosity documents costs ~3 MB of compressed output, not the lines, their
         # join and the compressed copy at once (~45 MB at the flush: the stage task's peak).
-        self._pending: list[bytes] = []   # lines not yet fed to the compressor (<= _FEED_BYTES)
-        self._pending_bytes = 0
+        # Lines not yet fed to the compressor (<= _FEED_BYTES), copied in: orjson's output keeps the capacity it
+        # reserved (~8x its length: 32 KiB behind a 4 KiB document, 1 MiB behind a 64 KiB one), so holding the
+        # lines themselves until a run is fed held up to 16 MiB for 1 MiB of text.
+        self._pending = bytearray()
         self._out: list[bytes] = []       # the chunk's bytes so far (compressed, or raw when compress=False)
         self._comp: Any = None
         self._docs = 0                    # documents in the open chunk
@@ -123,11 +125,10 @@ class ChunkWriter:
 
     def add(self, line: bytes) -> None:
         """One NDJSON line (must end with ``\\n``)."""
-        self._pending.append(line)
-        self._pending_bytes += len(line)
+        self._pending += line
         self._docs += 1
         self._buf_bytes += len(line)
-        if self._pending_bytes >= _FEED_BYTES:
+        if len(self._pending) >= _FEED_BYTES:
             self._feed()
         if self._docs >= self.chunk_size or self._buf_bytes >= self.max_bytes:
             self.flush()
@@ -140,15 +141,13 @@ class ChunkWriter:
         return psutil.Process().memory_info().rss / (1024 * 1024) > (self.memory_threshold_mb or 0)
 
     def _feed(self) -> None:
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._pending_bytes = 0
         if not self.compress:
-            self._out.append(data)
-            return
-        if self._comp is None:
-            self._comp = zlib.compressobj(1, zlib.DEFLATED, 31)
-        self._out.append(self._comp.compress(data))
+            self._out.append(bytes(self._pending))
+        else:
+            if self._comp is None:
+                self._comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+            self._out.append(self._comp.compress(self._pending))
+        self._pending.clear()
 
     def flush(self) -> None:
         if not self._docs:

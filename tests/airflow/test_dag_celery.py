@@ -94,7 +94,7 @@ def stack(tmp_path_factory, emulator, es_url, private_es):  # noqa: F811
     boot = f"cel-boot-{uuid.uuid4().hex[:8]}"
     with celery_stack(tmp_path_factory.mktemp("celery-stack"), emulator, bucket=BUCKET, dag_id=DAG_ID,
                       search=lambda: ("elasticsearch_celery", es_url, u.username, u.password),
-                      write_config=lambda st: write_config(st, boot, "elasticsearch_celery"), pool_slots=4,
+                      write_config=lambda st: write_config(st, boot, "elasticsearch_celery", wait=False), pool_slots=4,
                       extra_env={
                           # a lost worker's task is failed (and retried) after 30 s without a heartbeat
                           "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
@@ -105,7 +105,7 @@ def stack(tmp_path_factory, emulator, es_url, private_es):  # noqa: F811
 
 
 def write_config(st: AirflowStack, prefix: str, conn: str, s3_root: str = f"s3://aws_default@{BUCKET}",
-                 **over: Any) -> None:
+                 wait: bool = True, **over: Any) -> None:
     """The DAG's configuration: s3:// staging and raw archive under ``s3_root`` (moto through ``aws_default``;
     the fault tests go through the S3 fault proxy's connection). The operators read it when they run, so a
     test changes the index prefix (or search connection) between runs."""
@@ -118,6 +118,26 @@ def write_config(st: AirflowStack, prefix: str, conn: str, s3_root: str = f"s3:/
     tmp = path.with_name(f".{CONFIG}.tmp")
     tmp.write_text(json.dumps(cfg))
     tmp.replace(path)
+    if wait:
+        wait_retries_parsed(st, cfg["retries"], cfg["retry_delay_seconds"])
+
+
+def wait_retries_parsed(st: AirflowStack, retries: int, delay: float, timeout: float = 120) -> None:
+    """Until the dag-processor has parsed the DAG with these retries: unlike the rest of the configuration,
+    which the operators read when they run, retries are the DAG's default_args (a run triggered before the
+    reparse would fail after the previous configuration's number of tries)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            t = st.api("GET", f"/api/v2/dags/{DAG_ID}/tasks/stage")
+        except Exception:       # the DAG not serialized yet (first start)
+            t = {}
+        if t.get("retries") == retries and (t.get("retry_delay") or {}).get("seconds") == delay:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the DAG was not re-parsed with retries={retries}, retry delay {delay} s "
+                                 f"within {timeout:.0f} s: {t.get('retries')}, {t.get('retry_delay')}")
+        time.sleep(1)
 
 
 def s3_client(st: AirflowStack) -> Any:
@@ -222,8 +242,14 @@ def assert_window_exact(st: AirflowStack, run_id: str, client: Any, prefix: str,
     """The run succeeded, window k holds documents == entries per instance, and the summary's books balance;
     returns the summary's stats."""
     state = st.wait_run(DAG_ID, run_id, timeout=600)
-    tis = ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}/{t['try_number']}"
-                    for t in st.task_instances(DAG_ID, run_id))
+    instances = st.task_instances(DAG_ID, run_id)
+    tis = ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}/{t['try_number']}" for t in instances)
+    if state != "success":      # the failed tries' log tails: the cause, not only the states
+        tails = [f"--- {t['task_id']}[{t['map_index']}] try {t['try_number']}:\n" + "\n".join(
+                 st.task_log(DAG_ID, run_id, t["task_id"], try_number=t["try_number"],
+                             map_index=t["map_index"]).splitlines()[-25:])
+                 for t in instances if t["state"] == "failed"]
+        tis += "\n" + "\n".join(tails)
     assert state == "success", tis
     assert window_counts(client, "elasticsearch", prefix, window(k), INSTANCES) == expect(want, k)
     assert run_docs(client, prefix, k, k) == len(INSTANCES)

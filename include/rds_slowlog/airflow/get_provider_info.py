@@ -19,7 +19,8 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "RDS slow-query logs",
-                "python-modules": ["rds_slowlog.airflow.hooks", "rds_slowlog.airflow.hooks_rds"],
+                "python-modules": ["rds_slowlog.airflow.hooks", "rds_slowlog.airflow.hooks_rds",
+                                   "rds_slowlog.airflow.hooks_s3"],
             }
         ],
         "integrations": [

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.providers.amazon.aws.hooks.rds import RdsHook
 
+from rds_slowlog.airflow.session import SharedSession, client_config
+
 if TYPE_CHECKING:
     from rds_slowlog.sources.cloudwatch import CloudWatchLogSource
     from rds_slowlog.sources.objectstore import ObjectStoreLogSource
@@ -21,16 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["CloudWatchSlowLogHook", "RdsSlowLogHook", "object_storage_log_source"]
 
 
-def _client_config(hook: Any, max_attempts: int, read_timeout: int) -> Any:
-    """Our defaults, overridden by whatever the connection's ``config_kwargs`` set explicitly."""
-    from botocore.config import Config
-
-    ours = Config(retries={"mode": "adaptive", "total_max_attempts": max_attempts}, read_timeout=read_timeout,
-                  connect_timeout=20)
-    return ours.merge(hook.config)
-
-
-class RdsSlowLogHook(RdsHook):
+class RdsSlowLogHook(SharedSession, RdsHook):
     """:class:`RdsHook` that also builds an :class:`~rds_slowlog.sources.rds.RdsLogSource`.
 
     :param aws_conn_id: the AWS connection (``aws_default``); its ``endpoint_url`` extra points the RDS client
@@ -49,7 +42,7 @@ class RdsSlowLogHook(RdsHook):
         from rds_slowlog.sources.aws import register_retry_logging
 
         client = self.get_client_type(region_name=self.region_name,
-                                      config=_client_config(self, self.max_attempts, 120))
+                                      config=client_config(self, self.max_attempts, 120))
         register_retry_logging(client)
         return client
 
@@ -63,7 +56,7 @@ class RdsSlowLogHook(RdsHook):
         return RdsLogSource(client, instance, engine, **kwargs)
 
 
-class CloudWatchSlowLogHook(AwsLogsHook):
+class CloudWatchSlowLogHook(SharedSession, AwsLogsHook):
     """:class:`AwsLogsHook` that also builds a :class:`~rds_slowlog.sources.cloudwatch.CloudWatchLogSource`."""
 
     hook_name = "RDS slow-query logs in CloudWatch Logs"
@@ -77,7 +70,7 @@ class CloudWatchSlowLogHook(AwsLogsHook):
         from rds_slowlog.sources.cloudwatch import register_retry_logging
 
         client = self.get_client_type(region_name=self.region_name,
-                                      config=_client_config(self, self.max_attempts, 60))
+                                      config=client_config(self, self.max_attempts, 60))
         register_retry_logging(client)
         return client
 

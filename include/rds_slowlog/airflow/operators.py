@@ -103,17 +103,38 @@ def window_staging(base: str, dag_id: str, instance: str, window_start: float) -
 
 
 def _register_storage() -> None:
-    """Let the core's staging understand ``s3://conn_id@bucket/…`` (credentials from an Airflow connection)."""
+    """Let the core's staging understand ``s3://conn_id@bucket/…`` (credentials from an Airflow connection).
+
+    Called as a task's work begins: it also forgets the stores and AWS sessions of an earlier task run in the same
+    process (``dag.test()`` runs every task in one), so a connection is read afresh by each task.
+    """
+    from rds_slowlog.airflow.session import forget_sessions
     from rds_slowlog.staging import FILESYSTEM_RESOLVERS
 
+    _S3_STORES.clear()
+    forget_sessions()
     if _resolve_object_storage not in FILESYSTEM_RESOLVERS:
         FILESYSTEM_RESOLVERS.append(_resolve_object_storage)
 
 
+#: ``s3://`` staging stores of this task process, by connection id (see :func:`_resolve_object_storage`).
+_S3_STORES: dict[str, Any] = {}
+
+
 def _resolve_object_storage(url: str) -> tuple[Any, str] | None:
+    """``s3://conn_id@bucket/…``: an :class:`~rds_slowlog.s3store.S3Store` from the connection, on the same
+    boto3 session as the task's RDS client; other ``scheme://conn_id@…`` URLs: Airflow's ``ObjectStoragePath``."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme == "file" or "@" not in rest.split("/", 1)[0]:
         return None
+    if scheme in ("s3", "s3a", "s3n"):
+        conn_id, _, path = rest.partition("@")
+        store = _S3_STORES.get(conn_id)
+        if store is None:
+            from rds_slowlog.airflow.hooks_s3 import S3StagingHook
+
+            store = _S3_STORES[conn_id] = S3StagingHook(aws_conn_id=conn_id).get_store()
+        return store, path
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     p = ObjectStoragePath(url)
@@ -223,6 +244,7 @@ class ListSlowLogFilesOperator(BaseOperator):
         from rds_slowlog.sources.base import WINDOW_SLACK
 
         cfg = load_config(self.config_path)
+        _register_storage()
         start, end = _epoch(self.window_start), _epoch(self.window_end)
         if not end > start:
             raise ValueError(f"window [{_iso(start)}, {_iso(end)}) is empty")
@@ -431,28 +453,47 @@ def _stage_inputs(source: Any, refs: list[LogFileRef], inst: Instance, archive: 
         if archive is not None and not ref.growing and base_name[-1:].isdigit():
             fs, path = filesystem(join(archive, ref.name + ".gz"))
             fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            # parts of S3's minimum size: s3fs's default 50 MiB block would hold that much of the archive
-            # (plus copies of it) in the task's memory
+            # parts of S3's minimum size: a bigger block would hold that much of the archive in the task's memory
             raw = fs.open(path, "wb", block_size=ARCHIVE_PART_BYTES)
             sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
+        read = False
         try:
             yield StageInput(ref.name, _Tee(stream, sink) if sink is not None else stream,  # type: ignore[arg-type]
                              inst.engine, growing=ref.growing)
+            read = True
         finally:
             stream.close()
+            short = stream.report.short if hasattr(stream, "report") else []
             if sink is not None:
+                # the archive is a file's whole bytes or nothing: a download cut short, or a parse that raised,
+                # must not leave a shorter file under its RDS name for a later window to read as complete
                 sink.close()
-                raw.close()
+                if read and not short:
+                    raw.close()
+                else:
+                    _discard(raw, fs, path)
         report = stream.report.as_dict() if hasattr(stream, "report") else {}
         report["seconds"] = round(time.monotonic() - t0, 3)
         reports.append(report)
         log.info("download %s: %s", ref.name, report)
-        short = stream.report.short if hasattr(stream, "report") else []
         if short:
             raise DownloadIncomplete(
                 f"{inst.id}: {ref.name} was read only in part ({stream.report.bytes} of {ref.size} listed "
                 f"byte(s): {'; '.join(loss.reason for loss in short)}); not staging it as complete — the "
                 f"retry downloads it again")
+
+
+def _discard(raw: Any, fs: Any, path: str) -> None:
+    """Drop a half-written archive file: abort its upload (:class:`~rds_slowlog.s3store.MultipartWriter`), or
+    close and remove it (any other fsspec file)."""
+    from rds_slowlog.s3store import MultipartWriter
+
+    if isinstance(raw, MultipartWriter):
+        raw.abort()
+        return
+    raw.close()
+    if fs.exists(path):
+        fs.rm(path)
 
 
 # ------------------------------------------------------------------------------------------- index

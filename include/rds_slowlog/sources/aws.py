@@ -27,7 +27,7 @@ _REFUSED_ERRNOS: Final = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errn
 
 #: botocore's event-name service id per client service name.
 _EVENT_SERVICE = {"rds": "rds", "logs": "cloudwatch-logs"}
-_LABEL = {"rds": "RDS", "logs": "CloudWatch Logs"}
+_LABEL = {"rds": "RDS", "logs": "CloudWatch Logs", "s3": "S3"}
 
 
 def failed_attempt_logger(label: str, retried_codes: Collection[str] | None = None) -> Callable[..., None]:

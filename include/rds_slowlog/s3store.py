@@ -1,0 +1,224 @@
+"""The few filesystem calls staging makes, answered by one boto3 S3 client.
+
+Staging, the raw archive and dead letters need eight calls on ``bucket/key`` paths (``makedirs``, ``glob``,
+``exists``, ``rm``, ``pipe_file``, ``cat_file`` and ``open(path, "wb")``), the subset of fsspec's filesystem API
+they use, so :func:`rds_slowlog.staging.filesystem` can hand this object out in place of s3fs.
+
+Why not s3fs: it brings a second AWS stack into a task that already has boto3 for RDS (aiobotocore, aiohttp, a
+second botocore loader with its own 6.7 MB parsed ``endpoints.json`` and S3 model). Measured by staging one
+MariaDB window of the load test (124,120 full-verbosity entries, raw archive on) in a process forked from one
+that imported Airflow: peak RSS grew 75-77 MB with s3fs and 51-54 MB with this store on the RDS client's
+session; the heaviest window (143 MiB read) 82-90 MB and 54-56 MB; 4.3 s instead of 5.0 s.
+
+Writes are whole objects (``put_object``) or, through :meth:`S3Store.open`, multipart uploads in parts of
+``block_size`` (S3's 5 MiB minimum by default). An upload that ends in an exception, or is
+:meth:`~MultipartWriter.abort`-ed, is aborted, so the object never appears cut short under its final name.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any, Final
+
+log = logging.getLogger(__name__)
+
+#: S3's smallest multipart part (every part but the last).
+MIN_PART_BYTES: Final = 5 * 1024 * 1024
+#: Reads of an object whose body was cut off before the object is given up on.
+READ_ATTEMPTS: Final = 3
+_DELETE_BATCH: Final = 1000     # DeleteObjects takes at most 1,000 keys
+
+
+def _split(path: str) -> tuple[str, str]:
+    bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket:
+        raise ValueError(f"not a bucket/key path: {path!r}")
+    return bucket, key
+
+
+def _is_missing(e: Exception) -> bool:
+    code = str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("NoSuchKey", "404", "NotFound")
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """fsspec's glob for ``*`` and ``?``: neither crosses a ``/``."""
+    out = []
+    for ch in pattern:
+        out.append("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch))
+    return re.compile("".join(out))
+
+
+class S3Store:
+    """``bucket/key`` paths over ``client`` (a boto3 S3 client). Missing objects raise :class:`FileNotFoundError`
+    as fsspec does; any other S3 error is botocore's own."""
+
+    protocol = "s3"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    # ---- reading
+
+    def cat_file(self, path: str) -> bytes:
+        """The object's bytes. A body cut off mid-way is fetched again (up to :data:`READ_ATTEMPTS` reads):
+        botocore retries a request, not the reading of a body it has handed over."""
+        from botocore.exceptions import ConnectionClosedError, IncompleteReadError, ReadTimeoutError, \
+            ResponseStreamingError
+
+        bucket, key = _split(path)
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            except Exception as e:
+                if _is_missing(e):
+                    raise FileNotFoundError(path) from None
+                raise
+            try:
+                with body:
+                    return bytes(body.read())
+            except (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError) as e:
+                if attempt == READ_ATTEMPTS:
+                    raise
+                log.info("S3 GetObject %s: body cut short (%s), reading it again (%d/%d)", path,
+                         type(e).__name__, attempt + 1, READ_ATTEMPTS)
+        raise AssertionError("unreachable")
+
+    def exists(self, path: str) -> bool:
+        """An object, or a "directory": some object under ``path/``."""
+        bucket, key = _split(path)
+        if key:
+            try:
+                self.client.head_object(Bucket=bucket, Key=key)
+                return True
+            except Exception as e:
+                if not _is_missing(e):
+                    raise
+        prefix = key.rstrip("/") + "/" if key else ""
+        page = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        return bool(page.get("KeyCount") or page.get("Contents"))
+
+    def _keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", ()):
+                yield obj["Key"]
+
+    def glob(self, pattern: str) -> list[str]:
+        """``bucket/key`` paths matching ``pattern`` (``*``/``?`` within one path segment), sorted."""
+        bucket, key = _split(pattern)
+        magic = min((i for i in (key.find("*"), key.find("?")) if i >= 0), default=len(key))
+        match = _glob_regex(key).fullmatch
+        return sorted(f"{bucket}/{k}" for k in self._keys(bucket, key[:magic]) if match(k))
+
+    # ---- writing
+
+    def makedirs(self, path: str, exist_ok: bool = True) -> None:
+        """Nothing to do: S3 has no directories."""
+
+    def pipe_file(self, path: str, data: bytes) -> None:
+        bucket, key = _split(path)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def rm(self, path: str, recursive: bool = False) -> None:
+        """The object ``path``; with ``recursive``, everything under ``path/`` too."""
+        bucket, key = _split(path)
+        if not recursive:
+            self.client.delete_object(Bucket=bucket, Key=key)
+            return
+        keys = list(self._keys(bucket, key.rstrip("/") + "/" if key else ""))
+        if key and self.exists(f"{bucket}/{key}") and key not in keys:
+            keys.append(key)
+        for i in range(0, len(keys), _DELETE_BATCH):
+            batch = [{"Key": k} for k in keys[i:i + _DELETE_BATCH]]
+            errors = self.client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(
+                "Errors") or []
+            if errors:
+                raise OSError(f"s3://{bucket}: {len(errors)} object(s) not deleted, e.g. {errors[0]}")
+
+    def open(self, path: str, mode: str = "rb", block_size: int | None = None) -> MultipartWriter:
+        """A writer (``mode="wb"`` only: staging reads whole objects with :meth:`cat_file`)."""
+        if mode != "wb":
+            raise ValueError(f"S3Store.open supports mode 'wb' only, not {mode!r}")
+        bucket, key = _split(path)
+        return MultipartWriter(self.client, bucket, key, block_size or MIN_PART_BYTES)
+
+
+class MultipartWriter:
+    """Buffers up to one part, then sends it; :meth:`close` completes the object (one ``put_object`` when it
+    never reached a part). Leaving a ``with`` block by an exception aborts instead: nothing is written.
+
+    Not an ``io`` class on purpose: ``io.IOBase`` closes (here: completes) a file object when it is garbage
+    collected, and an upload nobody closed must never become an object.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, part_bytes: int = MIN_PART_BYTES) -> None:
+        if part_bytes < MIN_PART_BYTES:
+            raise ValueError(f"S3 parts are at least {MIN_PART_BYTES} bytes, not {part_bytes}")
+        self.client, self.bucket, self.key, self.part_bytes = client, bucket, key, part_bytes
+        self._buf = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._upload_id: str | None = None
+        self.closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        """Parts go out as they fill; nothing to do before :meth:`close`."""
+
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("write to a closed S3 writer")
+        self._buf += data
+        if len(self._buf) >= self.part_bytes:
+            self._send_part()
+        return len(data)
+
+    def _send_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+        body, self._buf = self._buf, bytearray()    # handed over, not copied
+        number = len(self._parts) + 1
+        out = self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                      PartNumber=number, Body=body)
+        self._parts.append({"PartNumber": number, "ETag": out["ETag"]})
+
+    def close(self) -> None:
+        """Complete the object."""
+        if self.closed:
+            return
+        try:
+            if self._upload_id is None:
+                self.client.put_object(Bucket=self.bucket, Key=self.key, Body=self._buf)
+            else:
+                if self._buf:
+                    self._send_part()
+                self.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                                      MultipartUpload={"Parts": self._parts})
+        except BaseException:
+            self.abort()
+            raise
+        self._buf = bytearray()
+        self.closed = True
+
+    def abort(self) -> None:
+        """Drop what was written: the object is not created (or keeps its previous version)."""
+        if self.closed:
+            return
+        upload_id, self._upload_id, self._buf = self._upload_id, None, bytearray()
+        self.closed = True
+        if upload_id is not None:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+
+    def __enter__(self) -> MultipartWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+__all__ = ["MIN_PART_BYTES", "MultipartWriter", "S3Store"]
