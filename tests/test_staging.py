@@ -93,3 +93,36 @@ def test_pending_lines_are_copied_not_held(tmp_path) -> None:
     m = w.close()
     assert m.docs == lines and [orjson.loads(x) for x in read_chunk(chunk_urls(str(tmp_path / "p"))[0])] == \
         [doc] * lines
+
+
+def test_chunk_lines_keep_the_compressed_bytes_not_the_text(tmp_path) -> None:
+    """What an index task holds per chunk (the one being sent and the next one): the compressed bytes, ~1/8
+    of the text for documents; iterating decompresses again, ``[p]`` (a dead letter's line) works, and the
+    manifest's count is still checked before any line is handed out."""
+    import dataclasses
+    import tracemalloc
+
+    from rds_slowlog.staging import ChunkLines, read_chunk_lines
+
+    base = str(tmp_path / "c")
+    w = ChunkWriter(base, chunk_size=10_000, max_chunk_mb=1000)
+    lines = [orjson.dumps({"_id": str(i), "_index": "x", "query": f"SELECT * FROM t WHERE id = {i} " * 40},
+                          option=orjson.OPT_APPEND_NEWLINE) for i in range(3000)]
+    for line in lines:
+        w.add(line)
+    w.close()
+    [url] = chunk_urls(base)
+    text = sum(map(len, lines))
+    tracemalloc.start()
+    try:
+        got = read_chunk_lines(url, chunk_info(url))
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(got, ChunkLines) and len(got) == 3000 and got.nbytes == text
+    assert held < text / 4, (held, text)
+    assert list(got) == lines and list(got) == lines          # iterable again
+    assert got[0] == lines[0] and got[2999] == lines[2999] and got[-1] == lines[-1]
+    info = dataclasses.replace(chunk_info(url), docs=2999)   # same bytes, a manifest that counts otherwise
+    with pytest.raises(ChunkMismatch, match="has 3000 documents, manifest says 2999"):
+        read_chunk_lines(url, info)

@@ -57,7 +57,7 @@ import orjson
 
 from rds_slowlog.exceptions import BulkRequestRejected, FailureThresholdExceeded, IndexingError, RetriesExhausted
 from rds_slowlog.search import resolve_engine, status_of
-from rds_slowlog.staging import ChunkInfo, chunk_info, filesystem, join, read_chunk, read_manifest
+from rds_slowlog.staging import ChunkInfo, chunk_info, filesystem, join, read_chunk_lines, read_manifest
 from rds_slowlog.stats import Stats, add, empty
 
 log = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ class ChunkIndexer:
         def job(url: str, info: ChunkInfo | None) -> _Job:
             def load() -> Sequence[bytes]:
                 expected = chunk_info(url) if info is None and verify else info
-                return list(read_chunk(url, expected))
+                return read_chunk_lines(url, expected)
             return _Job(url, load, url + DEAD_LETTER_SUFFIX)
 
         return self._pipeline(job(url, info) for url, info in chunks)
@@ -770,7 +770,8 @@ class _Run:
         self.lines = lines
         self.dead_letter_url = dead_letter_url
         self.docs = len(lines)
-        self.bytes = sum(map(len, lines))
+        nbytes = getattr(lines, "nbytes", None)     # a ChunkLines knows it without a pass over its lines
+        self.bytes = nbytes if nbytes is not None else sum(map(len, lines))
         self.indexed = 0
         self.created = 0
         self.counted = False      # added to ChunkIndexer.totals

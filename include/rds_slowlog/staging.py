@@ -15,7 +15,7 @@ import gzip
 import hashlib
 import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -200,8 +200,48 @@ def chunk_urls(base: str) -> list[str]:
     return [join(base, c.name) for c in read_manifest(base).chunks]
 
 
-def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
-    """The NDJSON lines of one chunk, verified against its manifest entry when given."""
+class ChunkLines(Sequence[bytes]):
+    """A verified chunk's NDJSON lines, decompressed each time they are iterated instead of held.
+
+    An index task keeps the chunk it is sending and the next one it is preparing. Held as lines, that was both
+    chunks' whole text; held as this, it is their compressed bytes (level-1 gzip of the documents: ~1/8).
+    ``[p]`` (only for a dead letter's line) builds the list once and keeps it: the failure path may look up
+    every line of a rejected chunk. Lines end at ``\\n`` (documents are orjson lines: no bare CR in them).
+    """
+
+    __slots__ = ("_data", "_count", "nbytes", "_list")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._list: list[bytes] | None = None
+        count = size = 0
+        for line in self._lines():
+            count += 1
+            size += len(line)
+        self._count, self.nbytes = count, size
+
+    def _lines(self) -> Iterator[bytes]:
+        if self._data[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=io.BytesIO(self._data)) as f:
+                yield from f
+        else:
+            yield from io.BytesIO(self._data)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._list) if self._list is not None else self._lines()
+
+    def __getitem__(self, p: int) -> bytes:  # type: ignore[override]
+        if self._list is None:
+            self._list = list(self._lines())
+        return self._list[p]
+
+
+def read_chunk_lines(url: str, expected: ChunkInfo | None = None) -> ChunkLines:
+    """One chunk's lines, verified against its manifest entry when given (sha256 of the stored bytes, then the
+    number of documents) before any of them is handed out."""
     fs, path = filesystem(url)
     try:
         data = fs.cat_file(path)
@@ -211,12 +251,15 @@ def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
         raise ChunkMismatch(url, "is listed in its manifest but missing") from None
     if expected is not None and hashlib.sha256(data).hexdigest() != expected.sha256:
         raise ChunkMismatch(url, "does not match its manifest (sha256 differs)")
-    # decompressed line by line: the chunk's whole text is never held beside its lines (20 MB less at the peak
-    # of an index task for a chunk of full-verbosity documents). Documents are orjson lines: no bare CR in them.
-    lines = list(gzip.GzipFile(fileobj=io.BytesIO(data))) if data[:2] == b"\x1f\x8b" else data.splitlines(True)
+    lines = ChunkLines(data)
     if expected is not None and len(lines) != expected.docs:
         raise ChunkMismatch(url, f"has {len(lines)} documents, manifest says {expected.docs}")
-    return iter(lines)
+    return lines
+
+
+def read_chunk(url: str, expected: ChunkInfo | None = None) -> Iterator[bytes]:
+    """The NDJSON lines of one chunk, verified against its manifest entry when given."""
+    return iter(read_chunk_lines(url, expected))
 
 
 def chunk_info(url: str) -> ChunkInfo:
@@ -227,5 +270,6 @@ def chunk_info(url: str) -> ChunkInfo:
     raise StagingError(f"chunk {url} is not listed in {base}/{MANIFEST}")
 
 
-__all__ = ["MANIFEST", "HISTORY", "ChunkWriter", "ChunkInfo", "ChunkMismatch", "Manifest", "StagingError", "filesystem", "read_manifest", "chunk_urls",
-           "read_chunk", "chunk_info", "join", "read_json"]
+__all__ = ["MANIFEST", "HISTORY", "ChunkWriter", "ChunkInfo", "ChunkLines", "ChunkMismatch", "Manifest", "StagingError",
+           "filesystem", "read_manifest", "chunk_urls", "read_chunk", "read_chunk_lines", "chunk_info", "join",
+           "read_json"]
