@@ -344,7 +344,7 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
     import s3fs
 
     from rds_slowlog import staging
-    from rds_slowlog.s3store import S3Store
+    from rds_slowlog.s3store import MIN_PART_BYTES, ObjectWriter, S3Store
     from rds_slowlog.sources.objectstore import ObjectStoreLogSource
 
     bucket = "mwaa-policy-probe"
@@ -379,13 +379,17 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
         w.close(source="x.log")
         for url in staging.chunk_urls(base):
             assert len(list(staging.read_chunk(url, staging.chunk_info(url)))) in (1, 2)
-        # the raw-log archive (stage task: makedirs + a multipart write; one aborted as a cut download is)
+        # the raw-log archive (stage task: makedirs + a spooled write uploaded whole; one aborted as a cut
+        # download is; a file past the single-PUT limit, lowered here from 5 GiB, goes up in parts)
         store.makedirs(f"{bucket}/archive/db-1", exist_ok=True)
         with store.open(f"{bucket}/archive/db-1/mysql-slowquery.log.2026-01-01.00", "wb") as f:
-            f.write(b"# x\n" * (6 * 1024 * 1024 // 4))    # > one 5 MiB part: multipart
+            f.write(b"# x\n" * (6 * 1024 * 1024 // 4))
         cut = store.open(f"{bucket}/archive/db-1/mysql-slowquery.log.2026-01-01.01", "wb")
         cut.write(b"# x\n" * (6 * 1024 * 1024 // 4))
         cut.abort()
+        with ObjectWriter(client, bucket, "archive/db-1/mysql-slowquery.log.2026-01-01.02",
+                          single_put_bytes=MIN_PART_BYTES) as f:
+            f.write(b"# x\n" * (6 * 1024 * 1024 // 4))
         src = ObjectStoreLogSource(f"s3://{bucket}/archive/db-1", "mysql", fs=fs)
         refs = src.list_files(1767225600, 1767225600 + 3600)       # the window [2026-01-01T00, 01)
         assert len(refs) == 1
@@ -403,8 +407,8 @@ def test_policy_covers_the_s3_calls_staging_really_makes(moto_endpoint: str, aws
     assert "create_bucket" not in calls
     needed = {S3_ACTIONS[c] for c in calls}
     print("S3 operations:", sorted(set(calls)))
-    assert {"put_object", "upload_part", "abort_multipart_upload", "get_object", "list_objects_v2",
-            "delete_objects"} <= set(calls)
+    assert {"put_object", "upload_part", "get_object", "list_objects_v2", "delete_objects"} <= set(calls)
     policy = _policy_actions()
     assert needed - policy == set()
-    assert {a for a in policy if a.startswith("s3:")} == needed       # nothing allowed that is never called
+    # allowed though a healthy run does not call it: a multipart upload (> 5 GiB) whose part failed is aborted
+    assert {a for a in policy if a.startswith("s3:")} - needed == {"s3:AbortMultipartUpload"}

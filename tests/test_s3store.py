@@ -13,7 +13,7 @@ import orjson
 import pytest
 from botocore.config import Config
 
-from rds_slowlog.s3store import MIN_PART_BYTES, MultipartWriter, S3Store
+from rds_slowlog.s3store import MIN_PART_BYTES, ObjectWriter, S3Store
 from rds_slowlog.staging import FILESYSTEM_RESOLVERS, ChunkWriter, chunk_info, chunk_urls, read_chunk
 from rds_slowlog.testing.fault_proxy import FaultProxy
 from tests.moto_server import KEY_ID, REGION, SECRET, moto_endpoint  # noqa: F401 - fixtures
@@ -67,23 +67,39 @@ def test_recursive_removal_of_more_than_one_delete_batch(bucket) -> None:
     assert client.list_objects_v2(Bucket=b, Prefix="many/")["KeyCount"] == 0
 
 
-def test_writer_sends_parts_and_completes(bucket) -> None:
+def test_writer_spools_then_uploads_whole(bucket) -> None:
+    """Written to a temporary file, uploaded on close: one PutObject streamed from the file, or, past the
+    single-PUT limit (S3's 5 GiB; lowered here), a multipart upload read from the file part by part. What is
+    written is never held in memory."""
+    import tracemalloc
+
     client, b = bucket
     data = os.urandom(2 * MIN_PART_BYTES + 12345)
-    with S3Store(client).open(f"{b}/big.gz", "wb", block_size=MIN_PART_BYTES) as f:
+    tracemalloc.start()
+    try:
+        w = S3Store(client).open(f"{b}/one.gz", "wb")
+        base = tracemalloc.get_traced_memory()[0]
         for i in range(0, len(data), 1 << 20):
-            f.write(data[i:i + (1 << 20)])
-    got = client.get_object(Bucket=b, Key="big.gz")
-    assert got["Body"].read() == data
-    assert got["ETag"].strip('"').endswith("-3")         # a multipart object of 3 parts
-    with S3Store(client).open(f"{b}/small", "wb") as f:   # below one part: one PutObject
-        f.write(b"tiny")
-    small = client.get_object(Bucket=b, Key="small")
-    assert small["Body"].read() == b"tiny" and "-" not in small["ETag"]
+            w.write(data[i:i + (1 << 20)])
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert held < 1 << 20, held
+    assert client.list_objects_v2(Bucket=b, Prefix="one.gz")["KeyCount"] == 0      # nothing before close
+    w.close()
+    one = client.get_object(Bucket=b, Key="one.gz")
+    assert one["Body"].read() == data and "-" not in one["ETag"]                    # a single PutObject
+    with ObjectWriter(client, b, "parts.gz", MIN_PART_BYTES, single_put_bytes=MIN_PART_BYTES) as f:
+        f.write(data)
+    parts = client.get_object(Bucket=b, Key="parts.gz")
+    assert parts["Body"].read() == data and parts["ETag"].strip('"').endswith("-3")  # 3 parts
+    with S3Store(client).open(f"{b}/empty", "wb"):
+        pass
+    assert client.get_object(Bucket=b, Key="empty")["Body"].read() == b""
     with pytest.raises(ValueError, match="at least"):
-        MultipartWriter(client, b, "k", MIN_PART_BYTES - 1)
+        ObjectWriter(client, b, "k", MIN_PART_BYTES - 1)
     with pytest.raises(ValueError, match="'wb' only"):
-        S3Store(client).open(f"{b}/small", "rb")
+        S3Store(client).open(f"{b}/one.gz", "rb")
 
 
 def test_an_upload_that_fails_or_is_aborted_leaves_no_object(bucket) -> None:
@@ -92,7 +108,7 @@ def test_an_upload_that_fails_or_is_aborted_leaves_no_object(bucket) -> None:
     store = S3Store(client)
     with pytest.raises(RuntimeError, match="parse failed"):
         with store.open(f"{b}/cut.gz", "wb") as f:
-            f.write(os.urandom(MIN_PART_BYTES + 1))       # one part already sent
+            f.write(os.urandom(MIN_PART_BYTES + 1))
             raise RuntimeError("parse failed")
     assert not store.exists(f"{b}/cut.gz")
     assert not client.list_multipart_uploads(Bucket=b).get("Uploads")    # aborted, not left dangling

@@ -10,9 +10,9 @@ MariaDB window of the load test (124,120 full-verbosity entries, raw archive on)
 that imported Airflow: peak RSS grew 75-77 MB with s3fs and 51-54 MB with this store on the RDS client's
 session; the heaviest window (143 MiB read) 82-90 MB and 54-56 MB; 4.3 s instead of 5.0 s.
 
-Writes are whole objects (``put_object``) or, through :meth:`S3Store.open`, multipart uploads in parts of
-``block_size`` (S3's 5 MiB minimum by default). An upload that ends in an exception, or is
-:meth:`~MultipartWriter.abort`-ed, is aborted, so the object never appears cut short under its final name.
+Writes are whole objects (``put_object``); :meth:`S3Store.open` spools to a temporary file and uploads it on
+close (:class:`ObjectWriter`). A writer left by an exception, or :meth:`~ObjectWriter.abort`-ed, uploads
+nothing, so the object never appears cut short under its final name.
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: S3's smallest multipart part (every part but the last).
 MIN_PART_BYTES: Final = 5 * 1024 * 1024
+#: S3's largest single PUT; larger objects go up as a multipart upload of at most MAX_PARTS parts.
+MAX_PUT_BYTES: Final = 5 * 1024 ** 3
+MAX_PARTS: Final = 10_000
 #: Reads of an object whose body was cut off before the object is given up on.
 READ_ATTEMPTS: Final = 3
 _DELETE_BATCH: Final = 1000     # DeleteObjects takes at most 1,000 keys
@@ -136,82 +139,85 @@ class S3Store:
             if errors:
                 raise OSError(f"s3://{bucket}: {len(errors)} object(s) not deleted, e.g. {errors[0]}")
 
-    def open(self, path: str, mode: str = "rb", block_size: int | None = None) -> MultipartWriter:
-        """A writer (``mode="wb"`` only: staging reads whole objects with :meth:`cat_file`)."""
+    def open(self, path: str, mode: str = "rb", block_size: int | None = None) -> ObjectWriter:
+        """A writer (``mode="wb"`` only: staging reads whole objects with :meth:`cat_file`); ``block_size`` is
+        the part size of a multipart upload (objects over 5 GiB)."""
         if mode != "wb":
             raise ValueError(f"S3Store.open supports mode 'wb' only, not {mode!r}")
         bucket, key = _split(path)
-        return MultipartWriter(self.client, bucket, key, block_size or MIN_PART_BYTES)
+        return ObjectWriter(self.client, bucket, key, block_size or MIN_PART_BYTES)
 
 
-class MultipartWriter:
-    """Buffers up to one part, then sends it; :meth:`close` completes the object (one ``put_object`` when it
-    never reached a part). Leaving a ``with`` block by an exception aborts instead: nothing is written.
+class ObjectWriter:
+    """Spools what is written to a local temporary file; :meth:`close` uploads it — one ``put_object``
+    streamed from the file, or, past S3's 5 GiB single-PUT limit, a multipart upload read from it part by part
+    — and leaving a ``with`` block by an exception, or :meth:`abort`, uploads nothing.
 
-    Not an ``io`` class on purpose: ``io.IOBase`` closes (here: completes) a file object when it is garbage
-    collected, and an upload nobody closed must never become an object.
+    Why a temporary file: S3 parts are at least 5 MiB, so a writer that sends parts holds 5 MiB or more of the
+    object in memory (the raw archive of a stage task: 6 MB of its peak). The task's own TMPDIR is enough; the
+    file never outlives the writer. Not an ``io`` class on purpose: ``io.IOBase`` closes (here: uploads) a
+    file object when it is garbage collected, and an upload nobody closed must never become an object.
     """
 
-    def __init__(self, client: Any, bucket: str, key: str, part_bytes: int = MIN_PART_BYTES) -> None:
+    def __init__(self, client: Any, bucket: str, key: str, part_bytes: int = MIN_PART_BYTES,
+                 single_put_bytes: int = MAX_PUT_BYTES) -> None:
         if part_bytes < MIN_PART_BYTES:
             raise ValueError(f"S3 parts are at least {MIN_PART_BYTES} bytes, not {part_bytes}")
-        self.client, self.bucket, self.key, self.part_bytes = client, bucket, key, part_bytes
-        self._buf = bytearray()
-        self._parts: list[dict[str, Any]] = []
-        self._upload_id: str | None = None
+        import tempfile
+
+        self.client, self.bucket, self.key = client, bucket, key
+        self.part_bytes, self.single_put_bytes = part_bytes, single_put_bytes
+        self._file: Any = tempfile.TemporaryFile()
         self.closed = False
 
     def writable(self) -> bool:
         return True
 
     def flush(self) -> None:
-        """Parts go out as they fill; nothing to do before :meth:`close`."""
+        """Everything is uploaded by :meth:`close`."""
 
     def write(self, data: Any) -> int:
         if self.closed:
             raise ValueError("write to a closed S3 writer")
-        self._buf += data
-        if len(self._buf) >= self.part_bytes:
-            self._send_part()
-        return len(data)
-
-    def _send_part(self) -> None:
-        if self._upload_id is None:
-            self._upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
-        body, self._buf = self._buf, bytearray()    # handed over, not copied
-        number = len(self._parts) + 1
-        out = self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
-                                      PartNumber=number, Body=body)
-        self._parts.append({"PartNumber": number, "ETag": out["ETag"]})
+        return int(self._file.write(data))
 
     def close(self) -> None:
-        """Complete the object."""
+        """Upload the object."""
         if self.closed:
             return
         try:
-            if self._upload_id is None:
-                self.client.put_object(Bucket=self.bucket, Key=self.key, Body=self._buf)
+            size = self._file.seek(0, 2)
+            self._file.seek(0)
+            if size <= self.single_put_bytes:
+                self.client.put_object(Bucket=self.bucket, Key=self.key, Body=self._file, ContentLength=size)
             else:
-                if self._buf:
-                    self._send_part()
-                self.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
-                                                      MultipartUpload={"Parts": self._parts})
+                self._multipart(size)
+        finally:
+            self.closed = True
+            self._file.close()
+
+    def _multipart(self, size: int) -> None:
+        part = max(self.part_bytes, -(-size // MAX_PARTS))
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+        try:
+            parts = []
+            for number in range(1, -(-size // part) + 1):
+                out = self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=upload_id,
+                                              PartNumber=number, Body=self._file.read(part))
+                parts.append({"PartNumber": number, "ETag": out["ETag"]})
+            self.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id,
+                                                  MultipartUpload={"Parts": parts})
         except BaseException:
-            self.abort()
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
             raise
-        self._buf = bytearray()
-        self.closed = True
 
     def abort(self) -> None:
         """Drop what was written: the object is not created (or keeps its previous version)."""
-        if self.closed:
-            return
-        upload_id, self._upload_id, self._buf = self._upload_id, None, bytearray()
-        self.closed = True
-        if upload_id is not None:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+        if not self.closed:
+            self.closed = True
+            self._file.close()
 
-    def __enter__(self) -> MultipartWriter:
+    def __enter__(self) -> ObjectWriter:
         return self
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
@@ -221,4 +227,4 @@ class MultipartWriter:
             self.close()
 
 
-__all__ = ["MIN_PART_BYTES", "MultipartWriter", "S3Store"]
+__all__ = ["MAX_PUT_BYTES", "MIN_PART_BYTES", "ObjectWriter", "S3Store"]

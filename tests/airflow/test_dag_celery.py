@@ -233,6 +233,19 @@ def task_logs(st: AirflowStack, run_id: str, task_id: str) -> str:
     return "\n".join(parts)
 
 
+def task_logs_with(st: AirflowStack, run_id: str, task_ids: tuple[str, ...], needle: str,
+                   timeout: float = 60) -> str:
+    """The logs of ``task_ids`` once ``needle`` is in them (or after ``timeout``: the caller's assertion then
+    shows them). A try's log reaches the remote logs when its worker's supervisor uploads it, which can be
+    after the run is already over; until then the API answers with the worker's unreachable served logs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = "\n".join(task_logs(st, run_id, t) for t in task_ids)
+        if needle in log or time.monotonic() >= deadline:
+            return log
+        time.sleep(2)
+
+
 def tries(st: AirflowStack, run_id: str, task_id: str) -> list[int]:
     return sorted(ti["try_number"] for ti in st.task_instances(DAG_ID, run_id) if ti["task_id"] == task_id)
 
@@ -516,7 +529,7 @@ def test_rds_throttling_and_an_early_end_of_data(stack, emulator, logs, want, es
         assert len(early) >= len(downloads)
         # the MySQL stage task failed on the short download and succeeded on its retry; the other never failed
         assert tries(stack, run_id, "stage") == [1, 2]
-        log = task_logs(stack, run_id, "stage")
+        log = task_logs_with(stack, run_id, ("stage",), "was read only in part")
         assert "was read only in part" in log and "RDS stopped returning data before the listed size" in log
     finally:
         delete_indices(client, "elasticsearch", prefix)
@@ -547,8 +560,8 @@ def test_s3_refusing_and_cutting_requests_for_a_while(stack, emulator, want, es_
         assert refuse_stage.hits >= 1 and refuse_index.hits >= 1
         assert proxy.count("refuse") == refuse_stage.hits + refuse_index.hits and proxy.count("cut") == 5
         assert max(tries(stack, run_id, "stage")) >= 2 and max(tries(stack, run_id, "index")) >= 2
-        assert "Could not connect to the endpoint URL" in task_logs(stack, run_id, "stage") + \
-            task_logs(stack, run_id, "index")
+        assert "Could not connect to the endpoint URL" in task_logs_with(
+            stack, run_id, ("stage", "index"), "Could not connect to the endpoint URL")
         # the raw archive was written through the same faults: every rotated file the window read, whole
         stages = xcom_values(stack, run_id, "stage")
         rotated = {f"{v['instance']}/{f}.gz" for v in stages for f in v["files"] if f[-1:].isdigit()}
@@ -590,7 +603,7 @@ def test_a_chunk_corrupted_on_s3_is_refused_and_staged_again(stack, want, es_url
         assert hook.hits == 1 and len(corrupted) == 1
         assert s["created"] == s["docs"] and s["updated"] == 0     # the repaired chunk was never indexed before
         assert set(tries(stack, run_id, "index")) == {1}
-        log = task_logs(stack, run_id, "index")
+        log = task_logs_with(stack, run_id, ("index",), "staged chunk-00000.ndjson.gz again")
         assert "does not match its manifest (sha256 differs)" in log
         assert "staged chunk-00000.ndjson.gz again" in log and "as in the manifest" in log
         # the scratch prefix is gone with the window's staging

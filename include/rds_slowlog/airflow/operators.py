@@ -453,7 +453,7 @@ def _stage_inputs(source: Any, refs: list[LogFileRef], inst: Instance, archive: 
         if archive is not None and not ref.growing and base_name[-1:].isdigit():
             fs, path = filesystem(join(archive, ref.name + ".gz"))
             fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            # parts of S3's minimum size: a bigger block would hold that much of the archive in the task's memory
+            # S3: spooled to a temporary file and uploaded whole once the file was read (no part held in memory)
             raw = fs.open(path, "wb", block_size=ARCHIVE_PART_BYTES)
             sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
         read = False
@@ -484,11 +484,11 @@ def _stage_inputs(source: Any, refs: list[LogFileRef], inst: Instance, archive: 
 
 
 def _discard(raw: Any, fs: Any, path: str) -> None:
-    """Drop a half-written archive file: abort its upload (:class:`~rds_slowlog.s3store.MultipartWriter`), or
+    """Drop a half-written archive file: abort its upload (:class:`~rds_slowlog.s3store.ObjectWriter`), or
     close and remove it (any other fsspec file)."""
-    from rds_slowlog.s3store import MultipartWriter
+    from rds_slowlog.s3store import ObjectWriter
 
-    if isinstance(raw, MultipartWriter):
+    if isinstance(raw, ObjectWriter):
         raw.abort()
         return
     raw.close()
