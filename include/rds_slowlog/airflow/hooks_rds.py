@@ -33,10 +33,6 @@ class RdsSlowLogHook(SharedSession, RdsHook):
 
     hook_name = "RDS slow-query logs"
 
-    def __init__(self, *args: Any, max_attempts: int = 10, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_attempts = max_attempts
-
     def get_slowlog_client(self) -> Any:
         """A boto3 RDS client from the connection, tuned for log downloads (not cached, unlike ``conn``)."""
         from rds_slowlog.sources.aws import register_retry_logging
@@ -60,10 +56,6 @@ class CloudWatchSlowLogHook(SharedSession, AwsLogsHook):
     """:class:`AwsLogsHook` that also builds a :class:`~rds_slowlog.sources.cloudwatch.CloudWatchLogSource`."""
 
     hook_name = "RDS slow-query logs in CloudWatch Logs"
-
-    def __init__(self, *args: Any, max_attempts: int = 10, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_attempts = max_attempts
 
     def get_slowlog_client(self) -> Any:
         """A boto3 ``logs`` client from the connection with adaptive retries and retry logging."""

@@ -25,10 +25,6 @@ class S3StagingHook(SharedSession, S3Hook):
 
     hook_name = "RDS slow-log staging on S3"
 
-    def __init__(self, *args: Any, max_attempts: int = 10, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_attempts = max_attempts
-
     def get_store(self) -> Any:
         """An :class:`~rds_slowlog.s3store.S3Store` over a client with the log sources' policy: adaptive
         retries, each failed attempt logged, an endpoint that refuses connections given up after a few attempts

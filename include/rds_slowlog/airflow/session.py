@@ -24,9 +24,14 @@ def client_config(hook: Any, max_attempts: int, read_timeout: int) -> Any:
 
 
 class SharedSession:
-    """Mixin for an Amazon provider hook: :meth:`get_session` hands out one session per (connection, region)."""
+    """Mixin for our Amazon provider hooks: :meth:`get_session` hands out one session per (connection,
+    region), and ``max_attempts`` (botocore attempts per call, the first included) is what their clients get."""
 
     aws_conn_id: str | None
+
+    def __init__(self, *args: Any, max_attempts: int = 10, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_attempts = max_attempts
 
     def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
         if deferrable:       # aiobotocore sessions are not shared
