@@ -130,8 +130,8 @@ class S3Store:
             self.client.delete_object(Bucket=bucket, Key=key)
             return
         keys = list(self._keys(bucket, key.rstrip("/") + "/" if key else ""))
-        if key and self.exists(f"{bucket}/{key}") and key not in keys:
-            keys.append(key)
+        if key and key not in keys:
+            keys.append(key)     # the object named ``path`` itself, if any (deleting a missing key is a no-op)
         for i in range(0, len(keys), _DELETE_BATCH):
             batch = [{"Key": k} for k in keys[i:i + _DELETE_BATCH]]
             errors = self.client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(
